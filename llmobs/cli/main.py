@@ -1,0 +1,31 @@
+"""The ``llmobs`` command: one click group, one subcommand per component.
+
+Each subcommand parses its arguments, calls the component, prints, and turns llmobs errors
+into messages and exit codes (0 ok, 1 a target or run failed, 2 bad usage), never tracebacks.
+"""
+
+from __future__ import annotations
+
+import click
+
+from llmobs import __version__
+from llmobs.cli.scrape import scrape
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="llmobs")
+def cli() -> None:
+    """Observe, autoscale and benchmark LLM inference (vLLM, SGLang, Dynamo).
+
+    \b
+    Examples:
+      llmobs scrape http://127.0.0.1:8000/metrics
+      llmobs scrape 10.0.0.5:8000 10.0.0.6:30000 --window 30 --json
+    """
+
+
+cli.add_command(scrape)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,94 @@
+"""``llmobs scrape``: the canonical signals of one or more engine /metrics URLs, now."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+
+import click
+
+from llmobs.engines import BY_ENGINE
+from llmobs.errors import ConfigError
+from llmobs.exposition.parser import DEFAULT_MAX_BYTES
+from llmobs.scrape.fetch import DEFAULT_TIMEOUT, ScrapeResult, normalize_url, scrape_all
+from llmobs.scrape.report import build, to_json, to_table
+
+
+@click.command()
+@click.argument("urls", nargs=-1, required=True, metavar="URL [URL ...]")
+@click.option(
+    "--window",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Scrape twice, SECONDS apart: rates and quantiles over that window. "
+    "Without it, histograms are cumulative since the engine started.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@click.option(
+    "--engine",
+    type=click.Choice(sorted(BY_ENGINE)),
+    default=None,
+    help="Read every target as this engine instead of detecting it.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    help="Per-target timeout of one scrape.",
+)
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_BYTES,
+    show_default=True,
+    help="Refuse bodies larger than this.",
+)
+def scrape(
+    urls: tuple[str, ...],
+    window: float | None,
+    as_json: bool,
+    engine: str | None,
+    timeout: float,
+    max_bytes: int,
+) -> None:
+    """Scrape engine /metrics URLs and print each target's engine and canonical signals.
+
+    A URL may be HOST:PORT (then http://HOST:PORT/metrics is used). Exit status 1 when any
+    target is down or unreadable; the others still print.
+    """
+    try:
+        targets = [normalize_url(u) for u in urls]
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+    def round_() -> list[ScrapeResult]:
+        return asyncio.run(scrape_all(targets, timeout_s=timeout, max_bytes=max_bytes))
+
+    first = round_()
+    second: list[ScrapeResult | None] = [None] * len(targets)
+    interrupted = False
+    if window is not None:
+        try:
+            time.sleep(window)
+            second = list(round_())
+        except KeyboardInterrupt:
+            interrupted = True
+    reports = [build([a, b], engine) for a, b in zip(first, second, strict=True)]
+    if as_json:
+        payload = to_json(reports)
+        if interrupted:
+            payload["interrupted"] = True
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        click.echo(to_table(reports))
+        if interrupted:
+            click.echo("\ninterrupted before the window closed: values are cumulative", err=True)
+    if interrupted:
+        sys.exit(130)
+    if any(r.error is not None for r in reports):
+        sys.exit(1)

@@ -1,0 +1,146 @@
+"""How an engine's exposition maps onto the canonical signals, and reading it.
+
+A ``Catalog`` is data: for each signal, the engine's metric names (newest first; the first
+present wins, which is how one catalog covers every version) and how the series of one body
+are combined. ``read`` applies a catalog to a parsed exposition and returns an
+``EngineSnapshot``. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from llmobs.exposition import series
+from llmobs.exposition.model import Exposition
+from llmobs.histogram import Histogram, merge
+
+
+class Reduce(StrEnum):
+    """How the selected series of one gauge or counter become one value."""
+
+    SUM = "sum"
+    MEAN = "mean"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one signal comes from: exposed names in order of preference, and the reduction."""
+
+    signal: str
+    names: tuple[str, ...]
+    reduce: Reduce = Reduce.SUM
+
+
+class SeriesKind(StrEnum):
+    GAUGE = "gauge"
+    COUNTER = "counter"
+    HISTOGRAM = "histogram"
+
+
+# Given the kind of metric and the label sets of its series, which series count (indices).
+Selector = Callable[[SeriesKind, Sequence[Mapping[str, str]]], list[int]]
+
+
+def every_series(kind: SeriesKind, labels: Sequence[Mapping[str, str]]) -> list[int]:
+    """The default rule: every series is a disjoint part (an engine index, a label value)."""
+    return list(range(len(labels)))
+
+
+@dataclass(frozen=True)
+class Naming:
+    """A naming generation: which set of metric names an engine version exposes."""
+
+    id: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Catalog:
+    engine: str
+    prefix: str
+    model_label: str
+    histograms: tuple[Source, ...]
+    gauges: tuple[Source, ...]
+    counters: tuple[Source, ...]
+    naming: Callable[[Exposition], Naming]
+    select: Selector = every_series
+
+    def present(self, exposition: Exposition) -> bool:
+        return any(name.startswith(self.prefix) for name in exposition.families)
+
+
+@dataclass(frozen=True)
+class EngineSnapshot:
+    """One target's canonical signals at one scrape (cumulative values, as exposed).
+
+    A signal the body does not carry is absent from its mapping (read it as None); a NaN
+    value counts as absent. ``sources`` says which exposed name each signal came from.
+    """
+
+    engine: str
+    naming: Naming
+    models: tuple[str, ...]
+    gauges: Mapping[str, float] = field(default_factory=dict)
+    counters: Mapping[str, float] = field(default_factory=dict)
+    histograms: Mapping[str, Histogram] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+
+def _reduce(values: list[float], how: Reduce) -> float | None:
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return None
+    total = math.fsum(values)
+    return total if how is Reduce.SUM else total / len(values)
+
+
+def read(exposition: Exposition, catalog: Catalog) -> EngineSnapshot:
+    """Apply ``catalog`` to ``exposition``: the engine's canonical signals at this scrape."""
+    models: set[str] = set()
+    sources: dict[str, str] = {}
+
+    def scalar(source: Source, kind: SeriesKind) -> float | None:
+        for name in source.names:
+            rows = exposition.samples(name)
+            if not rows:
+                continue
+            chosen = [rows[i] for i in catalog.select(kind, [r.labels for r in rows])]
+            models.update(
+                r.labels[catalog.model_label] for r in chosen if catalog.model_label in r.labels
+            )
+            sources[source.signal] = name
+            return _reduce([r.value for r in chosen], source.reduce)
+        return None
+
+    gauges = {s.signal: v for s in catalog.gauges if (v := scalar(s, SeriesKind.GAUGE)) is not None}
+    counters = {
+        s.signal: v for s in catalog.counters if (v := scalar(s, SeriesKind.COUNTER)) is not None
+    }
+    histograms: dict[str, Histogram] = {}
+    for source in catalog.histograms:
+        for name in source.names:
+            found = series.histograms(exposition, name)
+            if not found:
+                continue
+            keys = [dict(key) for key, _ in found]
+            chosen = [found[i] for i in catalog.select(SeriesKind.HISTOGRAM, keys)]
+            models.update(
+                dict(k)[catalog.model_label] for k, _ in chosen if catalog.model_label in dict(k)
+            )
+            merged = merge(h for _, h in chosen)
+            if merged is not None:
+                histograms[source.signal] = merged
+                sources[source.signal] = name
+            break
+    return EngineSnapshot(
+        engine=catalog.engine,
+        naming=catalog.naming(exposition),
+        models=tuple(sorted(models)),
+        gauges=gauges,
+        counters=counters,
+        histograms=histograms,
+        sources=sources,
+    )

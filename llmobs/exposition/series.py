@@ -1,0 +1,46 @@
+"""Group an exposition's samples into series: plain values and histograms, by label set.
+
+Pure helpers between the parser and the engine catalogs; they know the Prometheus naming
+conventions (``_bucket``/``_count``/``_sum``, ``le``) and nothing about any engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from llmobs.exposition.model import Exposition
+from llmobs.histogram import Histogram
+
+LabelKey = tuple[tuple[str, str], ...]
+
+
+def label_key(labels: Mapping[str, str], drop: frozenset[str] = frozenset()) -> LabelKey:
+    """A hashable, order-independent identity for a label set, without ``drop``."""
+    return tuple(sorted((k, v) for k, v in labels.items() if k not in drop))
+
+
+def values(exposition: Exposition, name: str) -> list[tuple[Mapping[str, str], float]]:
+    """``(labels, value)`` of every sample named exactly ``name``."""
+    return [(s.labels, s.value) for s in exposition.samples(name)]
+
+
+_LE = frozenset({"le"})
+
+
+def histograms(exposition: Exposition, name: str) -> list[tuple[LabelKey, Histogram]]:
+    """Every histogram series of family ``name`` (``name_bucket``, ``_count``, ``_sum``).
+
+    The parser has already checked that each series has its ``+Inf`` bucket.
+    """
+    buckets: dict[LabelKey, list[tuple[float, float]]] = {}
+    for sample in exposition.samples(name + "_bucket"):
+        key = label_key(sample.labels, _LE)
+        buckets.setdefault(key, []).append((float(sample.labels["le"]), sample.value))
+    if not buckets:
+        return []
+    counts = {label_key(s.labels): s.value for s in exposition.samples(name + "_count")}
+    sums = {label_key(s.labels): s.value for s in exposition.samples(name + "_sum")}
+    return [
+        (key, Histogram.from_buckets(pairs, counts.get(key), sums.get(key)))
+        for key, pairs in buckets.items()
+    ]

@@ -36,7 +36,7 @@ _LAX_PAIR = r"[a-zA-Z_][a-zA-Z0-9_]*[ \t]*=[ \t]*" + _QUOTED
 _FAST_SAMPLE = re.compile(
     r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})? ([^ \t#]+)(?: ([^ \t#]+))?\Z"
 )
-_PAIR_LIST = re.compile(r"(?:" + _PAIR + r",)*(?:" + _PAIR + r")?\Z")
+_PAIR_LIST = re.compile(r"(?:" + _PAIR + r"(?:," + _PAIR + r")*)?\Z")
 _PAIRS = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)[ \t]*=[ \t]*"([^"\\\n]*(?:\\.[^"\\\n]*)*)"')
 # 0.0.4, any spacing: name [blanks] [{pairs[,]}] blanks value [blanks timestamp] [blanks]
 _LAX_SAMPLE = re.compile(
@@ -47,7 +47,7 @@ _LAX_SAMPLE = re.compile(
     + r")?)[ \t]*,?[ \t]*\})?[ \t]+(\S+)(?:[ \t]+(\S+))?[ \t]*\Z"
 )
 # OpenMetrics, exact: single spaces, no trailing comma, an optional exemplar.
-_OM_LABELS = r"\{((?:" + _PAIR + r",)*(?:" + _PAIR + r")?)\}"
+_OM_LABELS = r"\{((?:" + _PAIR + r"(?:," + _PAIR + r")*)?)\}"
 _OM_SAMPLE = re.compile(
     r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:" + _OM_LABELS + r")? (\S+)(?: (\S+))?"
     r"(?: # " + _OM_LABELS + r" (\S+)(?: (\S+))?)?\Z"

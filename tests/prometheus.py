@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any, BinaryIO
 
 import pytest
 
-from tests.servers import free_port
+from tests.servers import free_port, wait_until
 
 
 def binary(name: str) -> str:
@@ -28,20 +27,10 @@ def binary(name: str) -> str:
     return path
 
 
-def wait_until(predicate: Any, timeout: float, what: str, log: Path | None = None) -> None:
-    """Poll ``predicate`` until it is true; fail with ``what`` (and the log) at the deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
-    pytest.fail(f"timed out after {timeout:g}s waiting for {what}\n{tail}")
-
-
 class Prometheus:
-    def __init__(self, root: Path, config: str = "global: {}\n",
-                 data_dir: Path | None = None) -> None:
+    def __init__(
+        self, root: Path, config: str = "global: {}\n", data_dir: Path | None = None
+    ) -> None:
         self.root = root
         self.data_dir = data_dir or root / "data"
         (root / "prometheus.yml").write_text(config)
@@ -57,14 +46,23 @@ class Prometheus:
             if self.log_file is None:
                 self.log_file = self.log.open("ab")
             self.proc = subprocess.Popen(
-                [binary("prometheus"), f"--config.file={self.root / 'prometheus.yml'}",
-                 f"--storage.tsdb.path={self.data_dir}",
-                 "--storage.tsdb.retention.time=100y",
-                 f"--web.listen-address=127.0.0.1:{port}", "--web.enable-lifecycle"],
-                stdout=self.log_file, stderr=subprocess.STDOUT,
+                [
+                    binary("prometheus"),
+                    f"--config.file={self.root / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={self.data_dir}",
+                    "--storage.tsdb.retention.time=100y",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--web.enable-lifecycle",
+                ],
+                stdout=self.log_file,
+                stderr=subprocess.STDOUT,
             )
-            wait_until(lambda: self._ready() or self.proc is None or
-                       self.proc.poll() is not None, timeout, "Prometheus to be ready", self.log)
+            wait_until(
+                lambda: self._ready() or self.proc is None or self.proc.poll() is not None,
+                timeout,
+                "Prometheus to be ready",
+                self.log,
+            )
             if self.proc.poll() is None:
                 return self
         pytest.fail(f"Prometheus did not start:\n{self.log.read_text()[-3000:]}")
@@ -107,6 +105,9 @@ def backfill(openmetrics: str, root: Path) -> Path:
     source = root / "backfill.om"
     source.write_text(openmetrics)
     data = root / "data"
-    subprocess.run([binary("promtool"), "tsdb", "create-blocks-from", "openmetrics",
-                    str(source), str(data)], check=True, capture_output=True)
+    subprocess.run(
+        [binary("promtool"), "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
+        check=True,
+        capture_output=True,
+    )
     return data

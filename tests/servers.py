@@ -9,9 +9,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import closing
+from pathlib import Path
+from typing import Self
 
+import pytest
 from aiohttp import web
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -26,6 +30,20 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def wait_until(
+    predicate: Callable[[], bool], timeout: float, what: str, log: Path | None = None
+) -> None:
+    """Poll ``predicate`` until it is true; fail with ``what`` (and the log's end) at the
+    deadline. Readiness is always a condition, never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    tail = log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
+    pytest.fail(f"timed out after {timeout:g}s waiting for {what}\n{tail}")
 
 
 class HTTPServer:
@@ -76,7 +94,7 @@ class HTTPServer:
         self.thread.join(10)
         self.loop.close()
 
-    def __enter__(self) -> HTTPServer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -37,8 +37,9 @@ class FakeTarget(HTTPServer):
             raise AssertionError("unreachable")
 
         async def html(request: web.Request) -> web.StreamResponse:
-            return web.Response(text="<!DOCTYPE html><html><body>Grafana</body></html>\n",
-                                content_type="text/html")
+            return web.Response(
+                text="<!DOCTYPE html><html><body>Grafana</body></html>\n", content_type="text/html"
+            )
 
         async def truncated(request: web.Request) -> web.StreamResponse:
             body = self.bodies[0].encode()
@@ -60,12 +61,21 @@ class FakeTarget(HTTPServer):
             return response
 
         async def gzipped(request: web.Request) -> web.StreamResponse:
-            return web.Response(body=gzip.compress(self.bodies[0].encode()),
-                                headers={"Content-Encoding": "gzip",
-                                         "Content-Type": "text/plain; version=0.0.4"})
+            return web.Response(
+                body=gzip.compress(self.bodies[0].encode()),
+                headers={"Content-Encoding": "gzip", "Content-Type": "text/plain; version=0.0.4"},
+            )
 
         async def redirect(request: web.Request) -> web.StreamResponse:
             raise web.HTTPFound("/metrics")
 
-        return {"/metrics": metrics, "/status500": status500, "/slow": slow, "/html": html,
-                "/truncated": truncated, "/huge": huge, "/gzip": gzipped, "/redirect": redirect}
+        return {
+            "/metrics": metrics,
+            "/status500": status500,
+            "/slow": slow,
+            "/html": html,
+            "/truncated": truncated,
+            "/huge": huge,
+            "/gzip": gzipped,
+            "/redirect": redirect,
+        }

@@ -24,3 +24,7 @@ def cli(args: tuple[str, ...]) -> None:
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -73,6 +73,11 @@ def scrape(
     second: list[ScrapeResult | None] = [None] * len(targets)
     interrupted = False
     if window is not None:
+        click.echo(
+            f"scraped {len(targets)} target(s); scraping again in {window:g}s "
+            "(Ctrl-C prints what was measured so far)",
+            err=True,
+        )
         try:
             time.sleep(window)
             second = list(round_())

@@ -29,12 +29,23 @@ async def test_scrape_ok_and_asks_for_text_format(target: FakeTarget) -> None:
 
 
 async def test_faults_are_typed_and_isolated(target: FakeTarget) -> None:
-    paths = ["/metrics", "/status500", "/slow", "/html", "/truncated", "/huge", "/gzip",
-             "/redirect", "/nope"]
-    results = await scrape_all([target.url(p) for p in paths], timeout_s=1.0,
-                               max_bytes=10 * 1024 * 1024)
-    reasons = {p: (r.error.reason if r.error else "ok") for p, r in zip(paths, results,
-                                                                         strict=True)}
+    paths = [
+        "/metrics",
+        "/status500",
+        "/slow",
+        "/html",
+        "/truncated",
+        "/huge",
+        "/gzip",
+        "/redirect",
+        "/nope",
+    ]
+    results = await scrape_all(
+        [target.url(p) for p in paths], timeout_s=1.0, max_bytes=10 * 1024 * 1024
+    )
+    reasons = {
+        p: (r.error.reason if r.error else "ok") for p, r in zip(paths, results, strict=True)
+    }
     assert reasons == {
         "/metrics": "ok",
         "/status500": "http_status",

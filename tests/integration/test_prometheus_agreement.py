@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -77,8 +76,9 @@ def data() -> dict[str, list[Histogram]]:
 
 
 @pytest.fixture(scope="module")
-def prometheus(data: dict[str, list[Histogram]],
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+def prometheus(
+    data: dict[str, list[Histogram]], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Prometheus]:
     root = tmp_path_factory.mktemp("prometheus")
     server = Prometheus(root, data_dir=backfill(_openmetrics(data), root)).start()
     try:
@@ -119,21 +119,28 @@ def test_windowed_quantiles_agree_with_prometheus(
     for window, end_step in _cases():
         at = T0 + end_step * STEP
         first = end_step - window // STEP
-        per_pod = {pod: increase(points[first:end_step + 1]) for pod, points in data.items()}
+        per_pod = {pod: increase(points[first : end_step + 1]) for pod, points in data.items()}
         merged = merge(per_pod.values())
         for q in QUANTILES:
-            theirs = _prom_value(prometheus.query(
-                f"histogram_quantile({q}, sum by (le) (rate(req_seconds_bucket[{window}s])))",
-                at))
+            theirs = _prom_value(
+                prometheus.query(
+                    f"histogram_quantile({q}, sum by (le) (rate(req_seconds_bucket[{window}s])))",
+                    at,
+                )
+            )
             ours = quantile(q, merged)
             checked += 1
             empty += ours is None
             if not _agree(ours, theirs):
                 mismatches.append(("merged", window, end_step, q, ours, theirs))
             for pod in PODS:
-                theirs = _prom_value(prometheus.query(
-                    f'histogram_quantile({q}, rate(req_seconds_bucket{{pod="{pod}"}}'
-                    f"[{window}s]))", at))
+                theirs = _prom_value(
+                    prometheus.query(
+                        f'histogram_quantile({q}, rate(req_seconds_bucket{{pod="{pod}"}}'
+                        f"[{window}s]))",
+                        at,
+                    )
+                )
                 ours = quantile(q, per_pod[pod])
                 checked += 1
                 empty += ours is None
@@ -152,11 +159,13 @@ def test_counts_and_sums_agree_with_prometheus_increase(
         at = T0 + end_step * STEP
         first = end_step - window // STEP
         for pod, points in data.items():
-            ours = increase(points[first:end_step + 1])
-            count = _prom_value(prometheus.query(
-                f'increase(req_seconds_count{{pod="{pod}"}}[{window}s])', at))
-            total = _prom_value(prometheus.query(
-                f'increase(req_seconds_sum{{pod="{pod}"}}[{window}s])', at))
+            ours = increase(points[first : end_step + 1])
+            count = _prom_value(
+                prometheus.query(f'increase(req_seconds_count{{pod="{pod}"}}[{window}s])', at)
+            )
+            total = _prom_value(
+                prometheus.query(f'increase(req_seconds_sum{{pod="{pod}"}}[{window}s])', at)
+            )
             assert _agree(ours.count, count), (pod, window, end_step, ours.count, count)
             assert ours.sum is not None
             assert _agree(ours.sum, total), (pod, window, end_step, ours.sum, total)

@@ -27,15 +27,23 @@ def test_vllm_0_32_real_capture() -> None:
     snap = read("vllm-0.32.0.txt")
     assert (snap.engine, snap.naming.id, snap.models) == ("vllm", "v1", ("tiny",))
     assert counts(snap) == {
-        "ttft_seconds": 21, "itl_seconds": 1999, "tpot_seconds": 21, "e2e_seconds": 21,
+        "ttft_seconds": 21,
+        "itl_seconds": 1999,
+        "tpot_seconds": 21,
+        "e2e_seconds": 21,
         "queue_seconds": 21,
     }
     assert snap.gauges == {
-        "kv_cache_usage_ratio": 0.0, "requests_running": 0.0, "requests_waiting": 0.0,
+        "kv_cache_usage_ratio": 0.0,
+        "requests_running": 0.0,
+        "requests_waiting": 0.0,
     }
     assert snap.counters == {
-        "prompt_tokens_total": 50008, "generation_tokens_total": 2020, "requests_total": 21,
-        "preemptions_total": 0, "prefix_cache_hits_total": 0,
+        "prompt_tokens_total": 50008,
+        "generation_tokens_total": 2020,
+        "requests_total": 21,
+        "preemptions_total": 0,
+        "prefix_cache_hits_total": 0,
         "prefix_cache_queries_total": 50008,
     }
     assert snap.histograms["ttft_seconds"].sum == pytest.approx(2.0169570446014404)
@@ -55,7 +63,10 @@ def test_vllm_v1_legacy_with_two_engines() -> None:
     # 0.10.1 has no inter_token_latency_seconds yet: ITL comes from the old name
     assert snap.sources["itl_seconds"] == "vllm:time_per_output_token_seconds"
     assert counts(snap) == {
-        "ttft_seconds": 10, "itl_seconds": 990, "e2e_seconds": 10, "queue_seconds": 10,
+        "ttft_seconds": 10,
+        "itl_seconds": 990,
+        "e2e_seconds": 10,
+        "queue_seconds": 10,
     }
     assert snap.counters["requests_total"] == 10  # every finished_reason, both engines
     assert snap.counters["prefix_cache_hits_total"] == 4000
@@ -67,12 +78,17 @@ def test_vllm_v0() -> None:
     snap = read("vllm-v0.txt")
     assert (snap.engine, snap.naming.id) == ("vllm", "v0")
     assert snap.gauges == {
-        "kv_cache_usage_ratio": 0.25, "requests_running": 3, "requests_waiting": 1,
+        "kv_cache_usage_ratio": 0.25,
+        "requests_running": 3,
+        "requests_waiting": 1,
         "prefix_cache_hit_ratio": 0.6,
     }
     assert snap.sources["kv_cache_usage_ratio"] == "vllm:gpu_cache_usage_perc"
     assert counts(snap) == {
-        "ttft_seconds": 10, "itl_seconds": 990, "e2e_seconds": 10, "queue_seconds": 10,
+        "ttft_seconds": 10,
+        "itl_seconds": 990,
+        "e2e_seconds": 10,
+        "queue_seconds": 10,
     }
     assert snap.histograms["ttft_seconds"].sum == pytest.approx(math.fsum(spread(10, 0.05, 0.9)))
     assert snap.counters["preemptions_total"] == 2
@@ -85,11 +101,15 @@ def test_sglang_0_4_3() -> None:
     assert snap.sources["itl_seconds"] == "sglang:time_per_output_token_seconds"
     assert counts(snap) == {"ttft_seconds": 3, "itl_seconds": 3, "e2e_seconds": 3}
     assert snap.gauges == {
-        "kv_cache_usage_ratio": 0.31, "requests_running": 5, "requests_waiting": 2,
+        "kv_cache_usage_ratio": 0.31,
+        "requests_running": 5,
+        "requests_waiting": 2,
         "prefix_cache_hit_ratio": 0.5,
     }
     assert snap.counters == {
-        "prompt_tokens_total": 3584, "generation_tokens_total": 300, "requests_total": 3,
+        "prompt_tokens_total": 3584,
+        "generation_tokens_total": 300,
+        "requests_total": 3,
     }
 
 
@@ -115,31 +135,40 @@ def test_sglang_0_5_data_parallel_and_priority() -> None:
     assert snap.gauges["prefix_cache_hit_ratio"] == pytest.approx(0.5)
     # tokenizer side: every priority and is_streaming series is a different set of requests
     assert counts(snap) == {
-        "ttft_seconds": 7, "itl_seconds": 700, "tpot_seconds": 7, "e2e_seconds": 7,
+        "ttft_seconds": 7,
+        "itl_seconds": 700,
+        "tpot_seconds": 7,
+        "e2e_seconds": 7,
         "queue_seconds": 4,
     }
     assert snap.counters == {
-        "prompt_tokens_total": 7000, "generation_tokens_total": 700, "requests_total": 7,
+        "prompt_tokens_total": 7000,
+        "generation_tokens_total": 700,
+        "requests_total": 7,
         "preemptions_total": 4,
     }
 
 
 def test_dynamo_frontend() -> None:
     snap = read("dynamo-frontend.txt")
-    assert (snap.engine, snap.naming.id, snap.models) == ("dynamo", "frontend",
-                                                         ("Qwen/Qwen3-0.6B",))
+    assert (snap.engine, snap.naming.id, snap.models) == (
+        "dynamo",
+        "frontend",
+        ("Qwen/Qwen3-0.6B",),
+    )
     assert counts(snap) == {"ttft_seconds": 4, "itl_seconds": 396, "e2e_seconds": 4}
     assert snap.gauges == {}  # the frontend knows no KV cache and no engine queue
     assert snap.counters == {
-        "prompt_tokens_total": 10200, "generation_tokens_total": 400, "requests_total": 5,
+        "prompt_tokens_total": 10200,
+        "generation_tokens_total": 400,
+        "requests_total": 5,
     }
 
 
 def test_a_dynamo_worker_reads_as_its_engine() -> None:
     body = (
         "# TYPE dynamo_component_requests_total counter\n"
-        'dynamo_component_requests_total{dynamo_component="backend"} 4\n'
-        + load("vllm-0.32.0.txt")
+        'dynamo_component_requests_total{dynamo_component="backend"} 4\n' + load("vllm-0.32.0.txt")
     )
     assert detect(parse(body)).engine == "vllm"
 
@@ -165,18 +194,27 @@ def test_nan_gauge_is_missing_not_zero() -> None:
     ("labels", "kind", "chosen"),
     [
         # DP attention (tp=8, dp=2): reporters are tp_rank 0 and 4, one per dp_rank: both count
-        ([{"dp_rank": "0", "tp_rank": "0"}, {"dp_rank": "1", "tp_rank": "4"}],
-         SeriesKind.GAUGE, [0, 1]),
+        (
+            [{"dp_rank": "0", "tp_rank": "0"}, {"dp_rank": "1", "tp_rank": "4"}],
+            SeriesKind.GAUGE,
+            [0, 1],
+        ),
         # the all-schedulers flag: tp 0..3 of one DP group are copies: the lowest counts
         ([{"tp_rank": str(r), "pp_rank": "0"} for r in (2, 0, 3, 1)], SeriesKind.GAUGE, [1]),
         # pipeline stages mirror each other
-        ([{"tp_rank": "0", "pp_rank": "1"}, {"tp_rank": "0", "pp_rank": "0"}],
-         SeriesKind.HISTOGRAM, [1]),
+        (
+            [{"tp_rank": "0", "pp_rank": "1"}, {"tp_rank": "0", "pp_rank": "0"}],
+            SeriesKind.HISTOGRAM,
+            [1],
+        ),
         # pid is not an identity
         ([{"tp_rank": "0", "pid": "10"}, {"tp_rank": "0", "pid": "11"}], SeriesKind.GAUGE, [0]),
         # tokenizer-side histograms: every label value is a disjoint set of requests
-        ([{"priority": "1"}, {"priority": ""}, {"is_streaming": "true"}],
-         SeriesKind.HISTOGRAM, [0, 1, 2]),
+        (
+            [{"priority": "1"}, {"priority": ""}, {"is_streaming": "true"}],
+            SeriesKind.HISTOGRAM,
+            [0, 1, 2],
+        ),
         # gauges with a priority breakdown: the priority="" total only
         ([{"priority": ""}, {"priority": "1"}, {"priority": "None"}], SeriesKind.GAUGE, [0]),
     ],

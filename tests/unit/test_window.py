@@ -14,15 +14,23 @@ INF = math.inf
 NAMING = Naming("v1", "test")
 
 
-def snap(ttft: tuple[float, float, float], prompt: float, hits: float, queries: float,
-         running: float = 1.0) -> EngineSnapshot:
+def snap(
+    ttft: tuple[float, float, float],
+    prompt: float,
+    hits: float,
+    queries: float,
+    running: float = 1.0,
+) -> EngineSnapshot:
     return EngineSnapshot(
         engine="vllm",
         naming=NAMING,
         models=("m",),
         gauges={"requests_running": running, "kv_cache_usage_ratio": 0.5},
-        counters={"prompt_tokens_total": prompt, "prefix_cache_hits_total": hits,
-                  "prefix_cache_queries_total": queries},
+        counters={
+            "prompt_tokens_total": prompt,
+            "prefix_cache_hits_total": hits,
+            "prefix_cache_queries_total": queries,
+        },
         histograms={"ttft_seconds": Histogram((0.1, 1.0, INF), ttft, ttft[2], ttft[2] * 0.2)},
     )
 
@@ -41,8 +49,12 @@ def test_single_snapshot_is_cumulative() -> None:
 
 
 def test_window_is_the_difference() -> None:
-    v = view([(100.0, snap((10, 20, 20), 500, 30, 100)),
-              (110.0, snap((10, 30, 30), 1500, 80, 200, running=4))])
+    v = view(
+        [
+            (100.0, snap((10, 20, 20), 500, 30, 100)),
+            (110.0, snap((10, 30, 30), 1500, 80, 200, running=4)),
+        ]
+    )
     assert v.window_seconds == 10.0
     assert v.rates["prompt_tokens_total"] == 100.0
     assert v.rates["requests_total"] is None  # not exposed: no rate, not 0
@@ -67,8 +79,9 @@ def test_empty_window_has_no_quantiles() -> None:
 
 
 def test_restart_inside_the_window() -> None:
-    v = view([(0.0, snap((10, 20, 20), 500, 30, 100)),
-              (5.0, snap((1, 2, 2), 40, 0, 10))])  # the pod restarted: counters from zero
+    v = view(
+        [(0.0, snap((10, 20, 20), 500, 30, 100)), (5.0, snap((1, 2, 2), 40, 0, 10))]
+    )  # the pod restarted: counters from zero
     ttft = v.histograms["ttft_seconds"]
     assert ttft is not None and ttft.count == 2
     assert v.rates["prompt_tokens_total"] == 8.0

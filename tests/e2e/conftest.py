@@ -1,0 +1,81 @@
+"""End-to-end fixtures: the command line as a subprocess, and a real vLLM on the CPU."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import free_port, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+VLLM_START_TIMEOUT = 300.0  # about a minute on 2 cores; generous for a loaded CI machine
+
+
+def run_cli(
+    *args: str, module: str = "llmobs", timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m llmobs ARGS`` (or another module) and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def real_vllm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real vLLM 0.32 (CPU build) serving the tiny model as "tiny"; yields its base URL.
+
+    The environment is built once into ~/.cache/llmobs by scripts/real-vllm/setup.sh
+    (.ci/run builds it before the tests; here it is only checked or, if missing, built).
+    """
+    setup = subprocess.run(
+        [str(REPO / "scripts/real-vllm/setup.sh")], capture_output=True, text=True, timeout=1800
+    )
+    if setup.returncode != 0:
+        pytest.fail(f"could not build the CPU vLLM:\n{setup.stderr[-3000:]}")
+    log = tmp_path_factory.mktemp("vllm") / "vllm.log"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(REPO / "scripts/real-vllm/serve"), str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_until(
+            lambda: _healthy(url) or proc.poll() is not None,
+            VLLM_START_TIMEOUT,
+            "the real vLLM to answer /health",
+            log,
+        )
+        if proc.poll() is not None:
+            pytest.fail(f"vLLM exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)  # vLLM runs its engine in a child process
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()

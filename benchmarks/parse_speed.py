@@ -78,18 +78,24 @@ def main() -> None:
     parser.add_argument("--inner", type=int, default=40, help="parses per round")
     args = parser.parse_args()
     paths = args.bodies or [FIXTURES / name for name in DEFAULT_BODIES]
-    print(f"python {platform.python_version()} on {platform.machine()}, "
-          f"{args.rounds} rounds x {args.inner} parses, medians\n")
-    print("| body | lines | samples | prometheus_client | llmobs | speed-up (medians) "
-          "| speed-up (best rounds) | llmobs parse + engine catalog |")
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, "
+        f"{args.rounds} rounds x {args.inner} parses, medians\n"
+    )
+    print(
+        "| body | lines | samples | prometheus_client | llmobs | speed-up (medians) "
+        "| speed-up (best rounds) | llmobs parse + engine catalog |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for path in paths:
         body = path.read_text()
         samples = sum(len(f.samples) for f in parse(body).families.values())
         r = measure(body, args.rounds, args.inner)
-        print(f"| {path.name} | {body.count(chr(10))} | {samples} | {r['reference_ms']:.2f} ms "
-              f"| {r['ours_ms']:.2f} ms | **{r['ratio']:.1f}x** | {r['ratio_best']:.1f}x "
-              f"| {r['ours_plus_catalog_ms']:.2f} ms |")
+        print(
+            f"| {path.name} | {body.count(chr(10))} | {samples} | {r['reference_ms']:.2f} ms "
+            f"| {r['ours_ms']:.2f} ms | **{r['ratio']:.1f}x** | {r['ratio_best']:.1f}x "
+            f"| {r['ours_plus_catalog_ms']:.2f} ms |"
+        )
     sys.stdout.flush()
 
 

@@ -73,12 +73,12 @@ def scrape(
     second: list[ScrapeResult | None] = [None] * len(targets)
     interrupted = False
     if window is not None:
-        click.echo(
-            f"scraped {len(targets)} target(s); scraping again in {window:g}s "
-            "(Ctrl-C prints what was measured so far)",
-            err=True,
-        )
-        try:
+        try:  # from here on, Ctrl-C still prints what the first scrape measured
+            click.echo(
+                f"scraped {len(targets)} target(s); scraping again in {window:g}s "
+                "(Ctrl-C prints what was measured so far)",
+                err=True,
+            )
             time.sleep(window)
             second = list(round_())
         except KeyboardInterrupt:

@@ -199,8 +199,10 @@ def target_table(report: TargetReport) -> str:
                 + [_seconds(h.quantiles.get(q)) for q in qs]
             )
     lines += _columns(rows)
-    lines.append("    (quantiles interpolate inside the engine's buckets, as PromQL's "
-                 "histogram_quantile does; the mean is exact)")
+    lines.append(
+        "    (quantiles interpolate inside the engine's buckets, as PromQL's "
+        "histogram_quantile does; the mean is exact)"
+    )
     lines.append("  state and totals")
     rows = [["signal", "value", "per second" if v.window_seconds is not None else ""]]
     for s in signals.GAUGES:

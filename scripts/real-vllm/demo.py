@@ -38,10 +38,18 @@ def healthy(url: str) -> bool:
 
 
 def complete(url: str, i: int) -> None:
-    body = json.dumps({"model": "tiny", "prompt": "the model token prompt " * (20 + i % 50),
-                       "max_tokens": 64, "ignore_eos": True, "stream": True}).encode()
-    request = urllib.request.Request(url + "/v1/completions", data=body,
-                                     headers={"Content-Type": "application/json"})
+    body = json.dumps(
+        {
+            "model": "tiny",
+            "prompt": "the model token prompt " * (20 + i % 50),
+            "max_tokens": 64,
+            "ignore_eos": True,
+            "stream": True,
+        }
+    ).encode()
+    request = urllib.request.Request(
+        url + "/v1/completions", data=body, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=120) as response:
         for _ in response:  # read the SSE stream to the end
             pass
@@ -53,8 +61,12 @@ def main() -> int:
     log = Path(tempfile.mkdtemp(prefix="llmobs-demo-")) / "vllm.log"
     print(f"starting a real vLLM (CPU, tiny model) on {url}; log: {log}", flush=True)
     with log.open("wb") as out:
-        server = subprocess.Popen([str(REPO / "scripts/real-vllm/serve"), str(port)],
-                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(
+            [str(REPO / "scripts/real-vllm/serve"), str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 300
         while not healthy(url):
@@ -63,15 +75,21 @@ def main() -> int:
                 print("vLLM did not become healthy", file=sys.stderr)
                 return 1
             time.sleep(0.5)
-        print("vLLM is up; scraping over a 20 s window while sending 24 streamed requests\n",
-              flush=True)
-        scrape = subprocess.Popen([str(BIN / "llmobs"), "scrape", url + "/metrics",
-                                   "--window", "20"], stderr=subprocess.PIPE, text=True)
+        print(
+            "vLLM is up; scraping over a 20 s window while sending 24 streamed requests\n",
+            flush=True,
+        )
+        scrape = subprocess.Popen(
+            [str(BIN / "llmobs"), "scrape", url + "/metrics", "--window", "20"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert scrape.stderr is not None
         scrape.stderr.readline()  # the first scrape is taken: start the load
-        workers = [threading.Thread(target=lambda k=k: [complete(url, k * 6 + j)
-                                                          for j in range(6)])
-                   for k in range(4)]
+        workers = [
+            threading.Thread(target=lambda k=k: [complete(url, k * 6 + j) for j in range(6)])
+            for k in range(4)
+        ]
         for worker in workers:
             worker.start()
         for worker in workers:

@@ -31,6 +31,22 @@ def run_cli(
     )
 
 
+def start_window_scrape(url: str, window: float) -> subprocess.Popen[str]:
+    """``llmobs scrape URL --window W --json`` in the background; returns once the first
+    scrape is done (the command says so on stderr), so the caller can act inside the window."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmobs", "scrape", url, "--window", f"{window:g}", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    assert "scraping again" in line, line + proc.stderr.read()
+    return proc
+
+
 def _healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(url + "/health", timeout=2) as response:

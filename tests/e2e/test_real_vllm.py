@@ -7,14 +7,12 @@ tokens vLLM reported), so every signal can be checked against the truth.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import urllib.request
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import REPO, run_cli
+from tests.e2e.conftest import run_cli, start_window_scrape
 
 REQUESTS = 4
 MAX_TOKENS = 12
@@ -83,24 +81,7 @@ def test_signals_match_what_was_sent(real_vllm: str) -> None:
 
 
 def test_window_sees_only_the_window(real_vllm: str) -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llmobs",
-            "scrape",
-            real_vllm + "/metrics",
-            "--window",
-            "15",
-            "--json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
-    assert proc.stderr is not None
-    assert "scraping again" in proc.stderr.readline()  # the first scrape is done
+    proc = start_window_scrape(real_vllm + "/metrics", 15)  # returns inside the window
     send(real_vllm)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, out + err

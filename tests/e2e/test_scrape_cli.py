@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import REPO, run_cli
+from tests.e2e.conftest import run_cli, start_window_scrape
 from tests.fixtures.expositions import load
 from tests.fixtures.expositions.build import VLLM_ITL, VLLM_TTFT, Body
-from tests.servers import free_port, wait_until
+from tests.servers import free_port
 from tests.targets import FakeTarget
 
 
@@ -98,25 +98,8 @@ def test_window_rates_and_quantiles() -> None:
 
 
 def test_ctrl_c_during_the_window_keeps_the_first_scrape(target: FakeTarget) -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llmobs",
-            "scrape",
-            target.url("/metrics"),
-            "--window",
-            "300",
-            "--json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
-    wait_until(lambda: target.requests >= 1, 60, "the first scrape")
-    assert proc.stderr is not None
-    assert "scraping again" in proc.stderr.readline()  # the CLI is now waiting
+    proc = start_window_scrape(target.url("/metrics"), 300)  # returns inside the window
+    assert target.requests == 1
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130

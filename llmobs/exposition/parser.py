@@ -114,7 +114,8 @@ class _Parser:
     def comment(self, line: str, lineno: int) -> bool:
         """Handle a ``#`` line; True when it was ``# EOF``."""
         keyword = line[2:6] if line.startswith("# ") else ""
-        if keyword not in ("HELP", "TYPE", "UNIT") or line[6:7] not in (" ", "\t"):
+        keywords = ("HELP", "TYPE", "UNIT") if self.openmetrics else ("HELP", "TYPE")
+        if keyword not in keywords or line[6:7] not in (" ", "\t"):
             if not self.openmetrics:
                 return False  # 0.0.4 allows free-form comments; "# EOF" is one of them
             if line == "# EOF":
@@ -134,8 +135,6 @@ class _Parser:
         elif keyword == "TYPE":
             self.type_line(family, text.strip(" \t"), lineno)
         else:
-            if not self.openmetrics:
-                raise MalformedExposition("'# UNIT' is OpenMetrics only", lineno)
             if text and not name.endswith("_" + text):
                 raise MalformedExposition(f"unit {text!r} is not a suffix of {name}", lineno)
             family.unit = text
@@ -359,14 +358,15 @@ def parse(
                 label_cache[block] = labels
         else:
             labels = _NO_LABELS
+        # _value() inlined for the common case; it runs (and raises) only for odd tokens.
         if "_" in vtext or not vtext.isascii():
-            raise MalformedExposition(f"invalid value {vtext!r}", lineno)
+            _value(vtext, lineno)
         try:
             value = float(vtext)
         except ValueError:
-            raise MalformedExposition(f"invalid value {vtext!r}", lineno) from None
-        if value != value and vtext[0] in "+-":
-            raise MalformedExposition(f"invalid value {vtext!r}", lineno)
+            value = _value(vtext, lineno)
+        if value != value:
+            value = _value(vtext, lineno)
         family = owners.get(name) or owner(name, lineno)
         family.samples.append(
             new(

@@ -24,11 +24,42 @@ CHAT_TEMPLATE = (
 def corpus(lines: int) -> list[str]:
     """Deterministic English-like text so the tokenizer is the same on every machine."""
     rng = random.Random(0)
-    words = (
-        "the a model token prompt cache request server latency decode prefill queue "
-        "batch memory scale metric role pod replica throughput time first output input "
-        "kubernetes engine stream value window bucket histogram gauge counter rate"
-    ).split()
+    words = [
+        "the",
+        "a",
+        "model",
+        "token",
+        "prompt",
+        "cache",
+        "request",
+        "server",
+        "latency",
+        "decode",
+        "prefill",
+        "queue",
+        "batch",
+        "memory",
+        "scale",
+        "metric",
+        "role",
+        "pod",
+        "replica",
+        "throughput",
+        "time",
+        "first",
+        "output",
+        "input",
+        "kubernetes",
+        "engine",
+        "stream",
+        "value",
+        "window",
+        "bucket",
+        "histogram",
+        "gauge",
+        "counter",
+        "rate",
+    ]
     out = []
     for _ in range(lines):
         n = rng.randint(4, 16)

@@ -173,6 +173,7 @@ def test_text_format_is_lax_like_prometheus() -> None:
         'm { b = "2" }\t2\t1700000000000\n'
         'm{c="3"} 3   \n'
         "# EOF is only a comment here\n"
+        "# UNIT m seconds: also only a comment in 0.0.4\n"
     )
     expo = parse(body, content_type="text/plain; version=0.0.4")
     assert [(s.labels, s.value) for s in expo.samples("m")] == [

@@ -14,6 +14,7 @@ Missing data is ``None``, never 0: an empty window has no quantile. Pure: no I/O
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -40,6 +41,8 @@ class Histogram:
             raise IncompatibleBuckets("a histogram needs one count per bound, and a bound")
         if self.bounds[-1] != INF:
             raise IncompatibleBuckets("a histogram's last bound must be +Inf")
+        if not all(a < b for a, b in pairwise(self.bounds)):  # NaN fails too
+            raise IncompatibleBuckets("histogram bounds must strictly ascend (see from_buckets)")
 
     @classmethod
     def from_buckets(
@@ -61,11 +64,6 @@ class Histogram:
         if not bounds or bounds[-1] != INF:
             raise IncompatibleBuckets('a histogram needs an le="+Inf" bucket')
         return cls(bounds, counts, counts[-1] if count is None else count, total)
-
-    @property
-    def observations(self) -> float:
-        """Observations in the +Inf bucket (what ``histogram_quantile`` ranks against)."""
-        return self.counts[-1]
 
 
 def coarsen(histogram: Histogram, bounds: Sequence[float]) -> Histogram:
@@ -176,17 +174,10 @@ def quantile(q: float, histogram: Histogram | None) -> float | None:
         return -INF
     if q > 1:
         return INF
-    bounds = list(histogram.bounds)
-    counts = list(histogram.counts)
-    # coalesce equal bounds (from_buckets already did; Histogram built by hand may not have)
-    cb: list[float] = []
-    cc: list[float] = []
-    for b, c in zip(bounds, counts, strict=True):
-        if cb and cb[-1] == b:
-            cc[-1] += c
-        else:
-            cb.append(b)
-            cc.append(c)
+    # Bounds are sorted and distinct (Histogram guarantees it): PromQL's sort and
+    # coalesceBuckets have nothing left to do.
+    cb = histogram.bounds
+    cc = list(histogram.counts)
     # ensureMonotonic (2.42): comparisons with NaN are false, so NaN stays where it is
     top = cc[0]
     for i in range(1, len(cc)):

@@ -105,7 +105,6 @@ ALL: tuple[Signal, ...] = (
 HISTOGRAMS: tuple[Signal, ...] = tuple(s for s in ALL if s.kind is Kind.HISTOGRAM)
 GAUGES: tuple[Signal, ...] = tuple(s for s in ALL if s.kind is Kind.GAUGE)
 COUNTERS: tuple[Signal, ...] = tuple(s for s in ALL if s.kind is Kind.COUNTER)
-BY_NAME: dict[str, Signal] = {s.name: s for s in ALL}
 
 # Counters behind the derived prefix-cache ratio where an engine exposes hits and queries.
 PREFIX_CACHE_HITS = "prefix_cache_hits_total"

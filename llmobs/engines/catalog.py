@@ -9,7 +9,7 @@ are combined. ``read`` applies a catalog to a parsed exposition and returns an
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -97,44 +97,64 @@ def _reduce(values: list[float], how: Reduce) -> float | None:
     return total if how is Reduce.SUM else total / len(values)
 
 
+def _models(catalog: Catalog, label_sets: Iterable[Mapping[str, str]]) -> set[str]:
+    return {labels[catalog.model_label] for labels in label_sets if catalog.model_label in labels}
+
+
+def _scalar(
+    exposition: Exposition, catalog: Catalog, source: Source, kind: SeriesKind
+) -> tuple[float, str, set[str]] | None:
+    """The reduced value of the first of the source's names present, that name, its models."""
+    for name in source.names:
+        rows = exposition.samples(name)
+        if not rows:
+            continue
+        chosen = [rows[i] for i in catalog.select(kind, [r.labels for r in rows])]
+        value = _reduce([r.value for r in chosen], source.reduce)
+        if value is None:
+            return None
+        return value, name, _models(catalog, (r.labels for r in chosen))
+    return None
+
+
+def _histogram(
+    exposition: Exposition, catalog: Catalog, source: Source
+) -> tuple[Histogram, str, set[str]] | None:
+    """The merged histogram of the first of the source's names present, that name, models."""
+    for name in source.names:
+        found = series.histograms(exposition, name)
+        if not found:
+            continue
+        label_sets = [dict(key) for key, _ in found]
+        chosen = catalog.select(SeriesKind.HISTOGRAM, label_sets)
+        merged = merge(found[i][1] for i in chosen)
+        if merged is None:
+            return None
+        return merged, name, _models(catalog, (label_sets[i] for i in chosen))
+    return None
+
+
 def read(exposition: Exposition, catalog: Catalog) -> EngineSnapshot:
     """Apply ``catalog`` to ``exposition``: the engine's canonical signals at this scrape."""
     models: set[str] = set()
     sources: dict[str, str] = {}
-
-    def scalar(source: Source, kind: SeriesKind) -> float | None:
-        for name in source.names:
-            rows = exposition.samples(name)
-            if not rows:
-                continue
-            chosen = [rows[i] for i in catalog.select(kind, [r.labels for r in rows])]
-            models.update(
-                r.labels[catalog.model_label] for r in chosen if catalog.model_label in r.labels
-            )
-            sources[source.signal] = name
-            return _reduce([r.value for r in chosen], source.reduce)
-        return None
-
-    gauges = {s.signal: v for s in catalog.gauges if (v := scalar(s, SeriesKind.GAUGE)) is not None}
-    counters = {
-        s.signal: v for s in catalog.counters if (v := scalar(s, SeriesKind.COUNTER)) is not None
-    }
+    gauges: dict[str, float] = {}
+    counters: dict[str, float] = {}
     histograms: dict[str, Histogram] = {}
+    for kind, wanted, into in (
+        (SeriesKind.GAUGE, catalog.gauges, gauges),
+        (SeriesKind.COUNTER, catalog.counters, counters),
+    ):
+        for source in wanted:
+            found = _scalar(exposition, catalog, source, kind)
+            if found is not None:
+                into[source.signal], sources[source.signal], seen = found
+                models |= seen
     for source in catalog.histograms:
-        for name in source.names:
-            found = series.histograms(exposition, name)
-            if not found:
-                continue
-            keys = [dict(key) for key, _ in found]
-            chosen = [found[i] for i in catalog.select(SeriesKind.HISTOGRAM, keys)]
-            models.update(
-                dict(k)[catalog.model_label] for k, _ in chosen if catalog.model_label in dict(k)
-            )
-            merged = merge(h for _, h in chosen)
-            if merged is not None:
-                histograms[source.signal] = merged
-                sources[source.signal] = name
-            break
+        hist = _histogram(exposition, catalog, source)
+        if hist is not None:
+            histograms[source.signal], sources[source.signal], seen = hist
+            models |= seen
     return EngineSnapshot(
         engine=catalog.engine,
         naming=catalog.naming(exposition),

@@ -83,10 +83,6 @@ class Exposition:
         index = self._index if self._index is not None else self._build_index()
         return index.get(name, [])
 
-    def sample_names(self) -> set[str]:
-        index = self._index if self._index is not None else self._build_index()
-        return set(index)
-
     def type_of(self, sample_name: str) -> str | None:
         """The type of the family that holds samples named ``sample_name``; None if none does."""
         if self._index is None:

@@ -19,11 +19,6 @@ def label_key(labels: Mapping[str, str], drop: frozenset[str] = frozenset()) -> 
     return tuple(sorted((k, v) for k, v in labels.items() if k not in drop))
 
 
-def values(exposition: Exposition, name: str) -> list[tuple[Mapping[str, str], float]]:
-    """``(labels, value)`` of every sample named exactly ``name``."""
-    return [(s.labels, s.value) for s in exposition.samples(name)]
-
-
 _LE = frozenset({"le"})
 
 

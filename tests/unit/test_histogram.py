@@ -77,6 +77,11 @@ def test_missing_inf_bucket_is_an_error() -> None:
         h([(1, 1)])
 
 
+def test_bounds_must_ascend() -> None:
+    with pytest.raises(IncompatibleBuckets, match="ascend"):
+        Histogram((2, 1, INF), (1, 1, 1), 1)
+
+
 def test_counter_increase_handles_resets_like_prometheus() -> None:
     assert counter_increase([5, 7, 10]) == 5
     assert counter_increase([5, 7, 2, 4]) == 6  # +2 to 7, restart counts its 2, then +2

@@ -14,9 +14,9 @@ Missing data is ``None``, never 0: an empty window has no quantile. Pure: no I/O
 from __future__ import annotations
 
 import math
-from itertools import pairwise
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from llmobs.errors import IncompatibleBuckets
 

@@ -10,6 +10,7 @@ import click
 
 from llmobs import __version__
 from llmobs.cli.scrape import scrape
+from llmobs.cli.sim import sim
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,12 +20,14 @@ def cli() -> None:
 
     \b
     Examples:
+      llmobs sim                                   # vLLM emulator on 127.0.0.1:8000
       llmobs scrape http://127.0.0.1:8000/metrics
       llmobs scrape 10.0.0.5:8000 10.0.0.6:30000 --window 30 --json
     """
 
 
 cli.add_command(scrape)
+cli.add_command(sim)
 
 
 def main() -> None:

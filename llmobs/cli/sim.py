@@ -1,0 +1,159 @@
+"""``llmobs sim``: start the GPU-free vLLM/SGLang emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from llmobs.config import validate
+from llmobs.errors import ConfigError
+from llmobs.sim import profiles
+from llmobs.sim.config import EngineSettings, Resolved
+from llmobs.sim.serve import Running, bind, start_instance
+
+# command-line option -> settings field, for the flags that map one to one
+FIELDS = (
+    "engine",
+    "engine_version",
+    "model",
+    "served_model_name",
+    "hardware",
+    "tensor_parallel_size",
+    "max_model_len",
+    "max_num_seqs",
+    "max_num_batched_tokens",
+    "gpu_memory_utilization",
+    "tokenizer",
+    "fixed_ttft_ms",
+    "fixed_itl_ms",
+    "default_output_tokens",
+)
+
+
+def settings_from(options: dict[str, Any], config: Path | None) -> EngineSettings:
+    data: dict[str, Any] = {}
+    if config is not None:
+        loaded = yaml.safe_load(config.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{config}: expected a mapping of settings")
+        data.update(loaded)
+    data.update({k: v for k, v in options.items() if k in FIELDS and v is not None})
+    if options.get("no_prefix_caching"):
+        data["enable_prefix_caching"] = False
+    if options.get("enable_metrics"):
+        data["enable_metrics"] = True
+    return validate(EngineSettings, data, "emulator settings")
+
+
+def describe(resolved: Resolved) -> str:
+    s = resolved.settings
+    engine = f"{'vLLM' if s.engine == 'vllm' else 'SGLang'} {s.version}"
+    tokens = resolved.num_blocks * s.block_size
+    mode = (
+        f", fixed latency: TTFT {s.fixed_ttft_ms:g} ms, ITL {s.fixed_itl_ms:g} ms"
+        if s.fixed_latency
+        else ""
+    )
+    return (
+        f"{engine} serving {resolved.served_name} on {s.tensor_parallel_size} x "
+        f"{s.hardware} (KV cache {tokens:,} tokens, max_model_len "
+        f"{resolved.max_model_len:,}{mode})"
+    )
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port of the OpenAI-compatible API and /metrics.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["vllm", "sglang"]),
+    default=None,
+    help="Whose API and /metrics to emulate (default vllm).",
+)
+@click.option(
+    "--engine-version", default=None, help="vLLM 0.32.0 (default) or 0.11.0; SGLang 0.5.4."
+)
+@click.option("--model", default=None, help="Model profile (default Qwen2.5-7B).")
+@click.option("--served-model-name", default=None, help="Model name the API serves.")
+@click.option("--hardware", default=None, help="Accelerator profile (default H100-80GB).")
+@click.option("--tensor-parallel-size", "-tp", type=click.IntRange(min=1), default=None)
+@click.option("--max-model-len", type=click.IntRange(min=1), default=None)
+@click.option("--max-num-seqs", type=click.IntRange(min=1), default=None)
+@click.option("--max-num-batched-tokens", type=click.IntRange(min=1), default=None)
+@click.option("--gpu-memory-utilization", type=float, default=None)
+@click.option("--no-prefix-caching", is_flag=True, help="Disable the prefix cache.")
+@click.option("--enable-metrics", is_flag=True, help="SGLang: serve /metrics.")
+@click.option(
+    "--tokenizer",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Local Hugging Face tokenizer folder (default: the built-in tokenizer).",
+)
+@click.option(
+    "--default-output-tokens",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Output length of requests without max_tokens (default 256).",
+)
+@click.option(
+    "--fixed-ttft-ms",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Fixed-latency mode: exact TTFT whatever the load.",
+)
+@click.option(
+    "--fixed-itl-ms",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Fixed-latency mode: exact gap between later tokens.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML file of settings (flags override it).",
+)
+@click.option("--list-profiles", is_flag=True, help="Print the hardware and model profiles.")
+def sim(
+    host: str, port: int, config_path: Path | None, list_profiles: bool, **options: Any
+) -> None:
+    """Emulate a vLLM or SGLang server without a GPU: the OpenAI API, streaming, and the
+    engine's exact /metrics, with latencies from a roofline model of the chosen GPU.
+
+    \b
+    With no flags: vLLM 0.32.0 serving Qwen2.5-7B on one H100 at 127.0.0.1:8000.
+    """
+    if list_profiles:
+        click.echo("hardware: " + ", ".join(profiles.hardware_profiles()))
+        click.echo("models:   " + ", ".join(profiles.model_profiles()))
+        return
+    try:
+        resolved = Resolved(settings_from(options, config_path))
+        sock = bind(host, port)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"llmobs sim: {describe(resolved)}")
+    click.echo(f"listening on http://{host}:{sock.getsockname()[1]} (Ctrl-C to stop)")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(resolved, sock))
+    click.echo("stopped")
+
+
+async def _serve(resolved: Resolved, sock: Any) -> None:
+    running: Running = await start_instance(resolved, sock)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await running.close()

@@ -1,0 +1,491 @@
+"""vLLM's /metrics, as one vLLM version writes it, from an emulated engine's statistics.
+
+Names, HELP strings, label names and histogram buckets are vLLM's own (``vllm/v1/metrics/
+loggers.py`` and ``buckets.py``): ``0.32.0`` matches the real capture family for family
+(tests/fixtures/expositions/vllm-0.32.0.txt); ``0.11.0`` is the last naming generation before
+0.12 (``time_per_output_token_seconds`` next to ``inter_token_latency_seconds``, three finish
+reasons, no by-source or MFU counters). Rendered through prometheus_client, vLLM's own
+exposition library, so formatting (label order, ``le``, ``_created``) is identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from llmobs.sim.stats import EngineStats, Histo, LiveState, le
+
+VERSIONS = ("0.32.0", "0.11.0")
+NEWEST = VERSIONS[0]
+
+TTFT = (
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+    160.0,
+    640.0,
+    2560.0,
+)
+ITL = (
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    40.0,
+    80.0,
+)
+REQUEST = (
+    0.3,
+    0.5,
+    0.8,
+    1.0,
+    1.5,
+    2.0,
+    2.5,
+    5.0,
+    10.0,
+    15.0,
+    20.0,
+    30.0,
+    40.0,
+    50.0,
+    60.0,
+    120.0,
+    240.0,
+    480.0,
+    960.0,
+    1920.0,
+    7680.0,
+)
+ITERATION = (1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
+N = (1, 2, 5, 10, 20)
+PREEMPTIONS = (1, 2, 3, 4, 5, 10, 20)
+REASONS = {
+    "0.32.0": ("stop", "length", "abort", "error", "repetition"),
+    "0.11.0": ("stop", "length", "abort"),
+}
+
+
+def tokens_buckets(max_value: int) -> tuple[int, ...]:
+    """vLLM's ``build_1_2_5_buckets``: 1, 2, 5, 10, 20, 50, ... up to ``max_value``."""
+    out: list[int] = []
+    exponent = 0
+    while True:
+        for mantissa in (1, 2, 5):
+            value = mantissa * 10**exponent
+            if value > max_value:
+                return tuple(out)
+            out.append(value)
+        exponent += 1
+
+
+def bounds(max_model_len: int) -> dict[str, tuple[float, ...]]:
+    """Histogram bounds for ``EngineStats``, keyed by the stats' histogram names."""
+    tokens = tuple(float(b) for b in tokens_buckets(max_model_len))
+    return {
+        "ttft": TTFT,
+        "itl": ITL,
+        "tpot": ITL,
+        "e2e": REQUEST,
+        "queue": REQUEST,
+        "prefill": REQUEST,
+        "decode": REQUEST,
+        "inference": REQUEST,
+        "prompt_len": tokens,
+        "generation_len": tokens,
+        "max_tokens": tokens,
+        "n": tuple(float(b) for b in N),
+        "iteration_tokens": tuple(float(b) for b in ITERATION),
+        "preemptions": tuple(float(b) for b in PREEMPTIONS),
+        "prefill_computed": tokens,
+    }
+
+
+@dataclass(frozen=True)
+class Instance:
+    """What /metrics says about the engine's configuration."""
+
+    model_name: str
+    max_model_len: int
+    block_size: int
+    num_blocks: int
+    gpu_memory_utilization: float
+    enable_prefix_caching: bool
+    max_num_seqs: int
+
+
+def _cache_config_labels(info: Instance, version: str) -> dict[str, str]:
+    kv_tokens = info.num_blocks * info.block_size
+    common = {
+        "block_size": str(info.block_size),
+        "cache_dtype": "auto",
+        "enable_prefix_caching": str(info.enable_prefix_caching),
+        "gpu_memory_utilization": str(info.gpu_memory_utilization),
+        "is_attention_free": "False",
+        "kv_sharing_fast_prefill": "False",
+        "mamba_cache_dtype": "auto",
+        "mamba_ssm_cache_dtype": "float32",
+        "num_cpu_blocks": "None",
+        "num_gpu_blocks": str(info.num_blocks),
+        "num_gpu_blocks_override": "None",
+        "prefix_caching_hash_algo": "sha256",
+        "sliding_window": "None",
+        "engine": "0",
+    }
+    if version == "0.11.0":
+        return {**common, "calculate_kv_scales": "False", "cpu_offload_gb": "0", "swap_space": "4"}
+    return {
+        **common,
+        "_block_size_resolved": "True",
+        "cache_hit_alignment_tokens": "None",
+        "effective_attention_block_size": str(info.block_size),
+        "enable_mamba_shared_prefix_checkpoint": "False",
+        "hash_block_size": "None",
+        "kv_cache_dtype_skip_layers": "[]",
+        "kv_cache_layout": "None",
+        "kv_cache_max_concurrency": str(round(kv_tokens / info.max_model_len, 2)),
+        "kv_cache_memory_bytes": "None",
+        "kv_cache_size_tokens": str(kv_tokens),
+        "kv_offloading_backend": "native",
+        "kv_offloading_size": "None",
+        "mamba_block_size": "None",
+        "mamba_cache_mode": "none",
+        "mamba_page_size_padded": "None",
+        "prefix_cache_retention_interval": "0",
+        "prefix_match_unit": "None",
+        "replayssm_buffer_len": "16",
+        "skip_page_size_padded": "None",
+        "swa_bounded_replay": "True",
+        "use_kda_recoverssm": "False",
+        "use_replayssm": "False",
+        "user_specified_block_size": "False",
+    }
+
+
+class VllmMetrics:
+    """A prometheus_client collector: the vllm:* families of one engine, at scrape time."""
+
+    def __init__(
+        self, version: str, info: Instance, stats: EngineStats, live: Callable[[], LiveState]
+    ) -> None:
+        if version not in VERSIONS:
+            raise ValueError(f"vLLM version {version} is not emulated; choose from {VERSIONS}")
+        self.version = version
+        self.info = info
+        self.stats = stats
+        self.live = live
+        self.labels = ["engine", "model_name"]
+        self.values = ["0", info.model_name]
+
+    def describe(self) -> list[Metric]:
+        return []  # no collect() at registration
+
+    def _counter(
+        self, name: str, doc: str, value: float, extra: tuple[str, str] | None = None
+    ) -> CounterMetricFamily:
+        family = CounterMetricFamily(name, doc, labels=self.labels + ([extra[0]] if extra else []))
+        family.add_metric(
+            self.values + ([extra[1]] if extra else []), value, created=self.stats.started_at
+        )
+        return family
+
+    def _by(
+        self, name: str, doc: str, label: str, values: dict[str, float], engine_label: bool = True
+    ) -> CounterMetricFamily:
+        labels = self.labels if engine_label else ["model_name"]
+        family = CounterMetricFamily(name, doc, labels=[*labels, label])
+        base = self.values if engine_label else [self.info.model_name]
+        for key, value in values.items():
+            family.add_metric([*base, key], value, created=self.stats.started_at)
+        return family
+
+    def _gauge(self, name: str, doc: str, value: float) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(name, doc, labels=self.labels)
+        family.add_metric(self.values, value)
+        return family
+
+    def _histogram(self, name: str, doc: str, key: str) -> HistogramMetricFamily:
+        histo: Histo = self.stats.histos[key]
+        family = HistogramMetricFamily(name, doc, labels=self.labels)
+        buckets = [(le(b), c) for b, c in zip(histo.bounds, histo.cumulative(), strict=False)]
+        buckets.append(("+Inf", float(histo.count)))
+        family.add_metric(self.values, buckets, histo.sum)
+        family.add_sample(
+            name + "_created",
+            dict(zip(self.labels, self.values, strict=True)),
+            self.stats.started_at,
+        )
+        return family
+
+    def collect(self) -> Iterator[Metric]:
+        new = self.version == "0.32.0"
+        s = self.stats
+        live = self.live()
+        if new:
+            doc = "(for Model Flops Utilization calculations)."
+            yield self._counter(
+                "vllm:estimated_flops_per_gpu",
+                f"Estimated number of floating point operations per GPU {doc}",
+                s.flops,
+            )
+            yield self._counter(
+                "vllm:estimated_read_bytes_per_gpu",
+                f"Estimated number of bytes read from memory per GPU {doc}",
+                s.read_bytes,
+            )
+            yield self._counter(
+                "vllm:estimated_write_bytes_per_gpu",
+                f"Estimated number of bytes written to memory per GPU {doc}",
+                s.write_bytes,
+            )
+        yield self._gauge(
+            "vllm:num_requests_running",
+            "Number of requests in model execution batches.",
+            live.running,
+        )
+        yield self._gauge(
+            "vllm:num_requests_waiting",
+            "Number of requests waiting to be processed.",
+            live.waiting + live.fetching,
+        )
+        if new:
+            by_reason = GaugeMetricFamily(
+                "vllm:num_requests_waiting_by_reason",
+                "Number of waiting requests by reason. Reason labels: 'capacity' = waiting for "
+                "scheduling capacity; 'deferred' = deferred by transient constraints (LoRA "
+                "budget, KV transfer, blocked status). Sum of all reasons equals "
+                "vllm:num_requests_waiting.",
+                labels=[*self.labels, "reason"],
+            )
+            by_reason.add_metric([*self.values, "capacity"], live.waiting)
+            by_reason.add_metric([*self.values, "deferred"], live.fetching)
+            yield by_reason
+            sleep = GaugeMetricFamily(
+                "vllm:engine_sleep_state",
+                "Engine sleep state; awake = 0 means engine is sleeping; awake = 1 means engine "
+                "is awake; weights_offloaded = 1 means sleep level 1; discard_all = 1 means "
+                "sleep level 2.",
+                labels=[*self.labels, "sleep_state"],
+            )
+            for state, value in (("awake", 1.0), ("weights_offloaded", 0.0), ("discard_all", 0.0)):
+                sleep.add_metric([*self.values, state], value)
+            yield sleep
+        yield self._gauge(
+            "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", live.kv_usage
+        )
+        yield self._counter(
+            "vllm:prefix_cache_queries",
+            "Prefix cache queries, in terms of number of queried tokens.",
+            s.prefix_queries,
+        )
+        yield self._counter(
+            "vllm:prefix_cache_hits",
+            "Prefix cache hits, in terms of number of cached tokens.",
+            s.prefix_hits,
+        )
+        if new:
+            yield self._counter(
+                "vllm:external_prefix_cache_queries",
+                "External prefix cache queries from KV connector cross-instance cache sharing, "
+                "in terms of number of queried tokens.",
+                0.0,
+            )
+            yield self._counter(
+                "vllm:external_prefix_cache_hits",
+                "External prefix cache hits from KV connector cross-instance cache sharing, in "
+                "terms of number of cached tokens.",
+                0.0,
+            )
+            yield self._counter(
+                "vllm:mm_cache_queries",
+                "Multi-modal cache queries, in terms of number of queried items.",
+                0.0,
+            )
+            yield self._counter(
+                "vllm:mm_cache_hits",
+                "Multi-modal cache hits, in terms of number of cached items.",
+                0.0,
+            )
+        yield self._counter(
+            "vllm:num_preemptions",
+            "Cumulative number of preemption from the engine.",
+            s.preemptions,
+        )
+        yield self._counter(
+            "vllm:prompt_tokens", "Number of prefill tokens processed.", s.prompt_tokens_prefilled
+        )
+        if new:
+            yield self._by(
+                "vllm:prompt_tokens_by_source",
+                "Number of prompt tokens by source.",
+                "source",
+                {
+                    "local_compute": s.prompt_local_compute,
+                    "local_cache_hit": s.prompt_local_cache_hit,
+                    "external_kv_transfer": s.prompt_external,
+                },
+            )
+            yield self._counter(
+                "vllm:prompt_tokens_cached",
+                "Number of cached prompt tokens (local + external).",
+                s.prompt_local_cache_hit,
+            )
+            yield self._by(
+                "vllm:prompt_tokens_cached_by_source",
+                "Prefix-cache hit tokens by the cache tier that supplied them: device (local "
+                "HBM), host (offloaded to DRAM), disk, p2p (transferred from another vLLM "
+                "instance) or external_unspecified. Counted at admission; sums to "
+                "vllm:prefix_cache_hits + vllm:external_prefix_cache_hits.",
+                "source",
+                {
+                    "device": s.prefix_hits,
+                    "host": 0.0,
+                    "p2p": 0.0,
+                    "disk": 0.0,
+                    "external_unspecified": 0.0,
+                },
+            )
+        yield self._counter(
+            "vllm:generation_tokens", "Number of generation tokens processed.", s.generation_tokens
+        )
+        yield self._by(
+            "vllm:request_success",
+            "Count of successfully processed requests.",
+            "finished_reason",
+            {r: float(s.finished.get(r, 0)) for r in REASONS[self.version]},
+        )
+        if new:
+            yield self._by(
+                "vllm:admission_rejections",
+                "Number of admission attempts rejected by a queue limit, by reason.",
+                "reason",
+                {"max_num_queued_reqs": 0.0, "max_num_queued_tokens": 0.0},
+                engine_label=False,
+            )
+        yield from self._histograms(new)
+        info = GaugeMetricFamily(
+            "vllm:cache_config_info",
+            "Information of the LLMEngine CacheConfig",
+            labels=list(_cache_config_labels(self.info, self.version)),
+        )
+        info.add_metric(list(_cache_config_labels(self.info, self.version).values()), 1.0)
+        yield info
+
+    def _histograms(self, new: bool) -> Iterator[Metric]:
+        h = self._histogram
+        yield h("vllm:request_prompt_tokens", "Number of prefill tokens processed.", "prompt_len")
+        yield h(
+            "vllm:request_generation_tokens",
+            "Number of generation tokens processed.",
+            "generation_len",
+        )
+        yield h(
+            "vllm:iteration_tokens_total",
+            "Histogram of number of tokens per engine_step.",
+            "iteration_tokens",
+        )
+        yield h(
+            "vllm:request_max_num_generation_tokens",
+            "Histogram of maximum number of requested generation tokens.",
+            "max_tokens",
+        )
+        yield h("vllm:request_params_n", "Histogram of the n request parameter.", "n")
+        yield h(
+            "vllm:request_params_max_tokens",
+            "Histogram of the max_tokens request parameter.",
+            "max_tokens",
+        )
+        yield h(
+            "vllm:time_to_first_token_seconds",
+            "Histogram of time to first token in seconds.",
+            "ttft",
+        )
+        if not new:
+            yield h(
+                "vllm:time_per_output_token_seconds",
+                "Histogram of time per output token in seconds.DEPRECATED: Use "
+                "vllm:inter_token_latency_seconds instead.",
+                "itl",
+            )
+        yield h(
+            "vllm:inter_token_latency_seconds",
+            "Histogram of inter-token latency in seconds.",
+            "itl",
+        )
+        yield h(
+            "vllm:request_time_per_output_token_seconds",
+            "Histogram of time_per_output_token_seconds per request.",
+            "tpot",
+        )
+        yield h(
+            "vllm:e2e_request_latency_seconds",
+            "Histogram of e2e request latency in seconds.",
+            "e2e",
+        )
+        yield h(
+            "vllm:request_queue_time_seconds",
+            "Histogram of time spent in WAITING phase for request.",
+            "queue",
+        )
+        yield h(
+            "vllm:request_inference_time_seconds",
+            "Histogram of time spent in RUNNING phase for request.",
+            "inference",
+        )
+        yield h(
+            "vllm:request_prefill_time_seconds",
+            "Histogram of time spent in PREFILL phase for request.",
+            "prefill",
+        )
+        yield h(
+            "vllm:request_decode_time_seconds",
+            "Histogram of time spent in DECODE phase for request.",
+            "decode",
+        )
+        if new:
+            yield h(
+                "vllm:request_num_preemptions",
+                "Histogram of the number of times a request was preempted.",
+                "preemptions",
+            )
+            yield h(
+                "vllm:request_prefill_kv_computed_tokens",
+                "Histogram of new KV tokens computed during prefill (excluding cached tokens).",
+                "prefill_computed",
+            )

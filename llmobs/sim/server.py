@@ -1,0 +1,322 @@
+"""The HTTP face of one emulated engine: vLLM's OpenAI server, route for route.
+
+``/v1/models``, ``/v1/completions``, ``/v1/chat/completions`` (SSE and plain),
+``/tokenize``, ``/detokenize``, ``/health``, ``/ping``, ``/version``, ``/load`` and
+``/metrics``, with vLLM's status codes, error bodies and headers. With the ``kv_transfer_params``
+of vLLM's disaggregated serving, a prefill instance hands out its KV cache and a decode
+instance pulls it before decoding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from llmobs.sim import openai_api as api
+from llmobs.sim.httpmetrics import middleware as http_metrics
+from llmobs.sim.instance import Instance
+from llmobs.sim.prefix import block_hashes
+from llmobs.sim.realtime import Delivery, RealtimeEngine
+from llmobs.sim.request import SimRequest
+
+JSON = "application/json"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_response(body: object, status: int = 200) -> web.Response:
+    text = (
+        body
+        if isinstance(body, str)
+        else json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    )
+    return web.Response(body=text.encode(), status=status, headers={"Content-Type": JSON})
+
+
+@web.middleware
+async def engine_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """vLLM's (FastAPI's) error bodies and headers instead of aiohttp's."""
+    try:
+        response = await handler(request)
+    except api.ApiError as exc:
+        response = json_response(exc.body(), exc.status)
+    except web.HTTPMethodNotAllowed as exc:
+        response = json_response({"detail": "Method Not Allowed"}, 405)
+        response.headers["allow"] = ", ".join(sorted(exc.allowed_methods))
+    except web.HTTPNotFound:
+        response = json_response({"detail": "Not Found"}, 404)
+    response.headers["Server"] = "uvicorn"
+    response.headers["vary"] = "Origin"
+    return response
+
+
+class EngineServer:
+    """Routes of one instance, bound to its real-time engine."""
+
+    def __init__(
+        self, instance: Instance, engine: RealtimeEngine, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.instance = instance
+        self.engine = engine
+        self.host = host
+        self.port = port
+        self.in_flight = 0
+        self.draining = False
+
+    def app(self) -> web.Application:
+        app = web.Application(
+            middlewares=[http_metrics(self.instance.http), engine_errors],
+            client_max_size=64 * 1024 * 1024,
+        )
+        get, post = app.router.add_get, app.router.add_post
+        get("/health", self.health)
+        get("/ping", self.health)
+        post("/ping", self.health)
+        get("/version", self.version)
+        get("/load", self.load)
+        get("/v1/models", self.models)
+        post("/v1/completions", self.completions)
+        post("/v1/chat/completions", self.chat)
+        post("/tokenize", self.tokenize)
+        post("/detokenize", self.detokenize)
+        get("/metrics", self.metrics)
+        app.on_startup.append(self._start)
+        app.on_cleanup.append(self._stop)
+        return app
+
+    async def _start(self, app: web.Application) -> None:
+        self.engine.start()
+
+    async def _stop(self, app: web.Application) -> None:
+        await self.engine.stop()
+
+    # -- small routes -----------------------------------------------------------------------
+    async def health(self, request: web.Request) -> web.Response:
+        return web.Response(status=200)
+
+    async def version(self, request: web.Request) -> web.Response:
+        return json_response({"version": self.instance.settings.version})
+
+    async def load(self, request: web.Request) -> web.Response:
+        return json_response({"server_load": 0})
+
+    async def models(self, request: web.Request) -> web.Response:
+        now = int(time.time())
+        r = self.instance.resolved
+        return json_response(
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": r.served_name,
+                        "object": "model",
+                        "created": now,
+                        "owned_by": "vllm",
+                        "root": r.model.hf_name,
+                        "parent": None,
+                        "max_model_len": r.max_model_len,
+                        "permission": [
+                            {
+                                "id": f"modelperm-{secrets.token_hex(8)}",
+                                "object": "model_permission",
+                                "created": now,
+                                "allow_create_engine": False,
+                                "allow_sampling": True,
+                                "allow_logprobs": True,
+                                "allow_search_indices": False,
+                                "allow_view": True,
+                                "allow_fine_tuning": False,
+                                "organization": "*",
+                                "group": None,
+                                "is_blocking": False,
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        if not self.instance.serves_metrics:
+            raise web.HTTPNotFound()  # SGLang without --enable-metrics has no such route
+        return web.Response(
+            body=self.instance.metrics_text(), headers={"Content-Type": self.instance.content_type}
+        )
+
+    async def _body(self, request: web.Request) -> dict[str, Any]:
+        return api.decode_body(await request.read(), request.headers.get("Content-Type"))
+
+    async def tokenize(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        served = self.instance.resolved.served_name
+        model = body.get("model") or served
+        if model != served:
+            raise api.ApiError(
+                404,
+                f"The model `{model}` does not exist. Valid aliases: {served}.",
+                "NotFoundError",
+                "model",
+            )
+        tok = self.instance.tokenizer
+        if "messages" in body and isinstance(body["messages"], list):
+            ids = tok.encode(tok.render_chat(body["messages"]), special=False)
+        elif isinstance(body.get("prompt"), str):
+            ids = tok.encode(body["prompt"])
+        else:
+            raise api.ApiError(
+                400,
+                "1 validation error:\n  {'type': 'missing', 'loc': "
+                "'body.prompt', 'msg': 'Field required'}",
+                "Bad Request",
+                "body.prompt",
+            )
+        return json_response(
+            {
+                "count": len(ids),
+                "max_model_len": self.instance.resolved.max_model_len,
+                "tokens": ids,
+                "token_strs": None,
+            }
+        )
+
+    async def detokenize(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        if not isinstance(body.get("tokens"), list):
+            raise api.ApiError(
+                400,
+                "1 validation error:\n  {'type': 'missing', 'loc': "
+                "'body.tokens', 'msg': 'Field required'}",
+                "Bad Request",
+                "body.tokens",
+            )
+        decode = getattr(self.instance.tokenizer, "decode", None)
+        text = decode(body["tokens"]) if callable(decode) else ""
+        return json_response({"prompt": text})
+
+    # -- generation -------------------------------------------------------------------------
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        return await self._generate(request, chat=False)
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        return await self._generate(request, chat=True)
+
+    def _request(self, g: api.Generation) -> SimRequest:
+        inst = self.instance
+        s = inst.settings
+        req = SimRequest(
+            id=g.request_id,
+            prompt_tokens=len(g.prompt_ids),
+            max_tokens=g.max_tokens,
+            arrival=self.engine.now(),
+            block_hashes=block_hashes(g.prompt_ids, s.block_size),
+            finish_reason=g.finish_reason,
+            model=g.model,
+        )
+        kv = g.kv_transfer_params
+        if kv and kv.get("do_remote_prefill"):
+            req.remote_prefill = True
+            req.transfer_s = inst.resolved.perf.kv_transfer_time(
+                len(g.prompt_ids), s.kv_link_gbps, s.kv_link_latency_ms / 1000
+            )
+            inst.stats.last_kv_transfer_s = req.transfer_s
+            inst.stats.last_kv_transfer_bytes = (
+                len(g.prompt_ids) * inst.resolved.model.kv_bytes_per_token
+            )
+        return req
+
+    def _kv_handout(self, g: api.Generation) -> dict[str, Any] | None:
+        """What a prefill instance answers for vLLM's P/D proxy to pass to the decoder."""
+        kv = g.kv_transfer_params
+        if not kv or not kv.get("do_remote_decode"):
+            return None
+        blocks = -(-len(g.prompt_ids) // self.instance.settings.block_size)
+        return {
+            "do_remote_prefill": True,
+            "do_remote_decode": False,
+            "remote_block_ids": list(range(blocks)),
+            "remote_engine_id": self.instance.name,
+            "remote_host": self.host,
+            "remote_port": self.port,
+            "tp_size": self.instance.settings.tensor_parallel_size,
+        }
+
+    async def _generate(self, request: web.Request, chat: bool) -> web.StreamResponse:
+        inst = self.instance
+        body = await self._body(request)
+        g = api.parse_generation(
+            body,
+            chat=chat,
+            served=inst.resolved.served_name,
+            max_model_len=inst.resolved.max_model_len,
+            tokenizer=inst.tokenizer,
+            default_output_tokens=inst.settings.default_output_tokens,
+            request_id=request.headers.get("X-Request-Id"),
+        )
+        req = self._request(g)
+        self.in_flight += 1
+        try:
+            delivery = self.engine.submit(req)
+            if g.stream:
+                return await self._stream(request, g, req, delivery)
+            return await self._whole(g, req, delivery)
+        finally:
+            self.in_flight -= 1
+
+    async def _whole(self, g: api.Generation, req: SimRequest, delivery: Delivery) -> web.Response:
+        try:
+            while True:
+                _, finished = await delivery.take()
+                if finished:
+                    break
+        except asyncio.CancelledError:
+            self.engine.abort(req)
+            raise
+        text = "".join(self.instance.tokenizer.output_text(0, req.num_output))
+        return web.Response(
+            body=api.completion_json(
+                g,
+                text,
+                req.prompt_tokens,
+                req.num_output,
+                req.finish_reason,
+                self.instance.settings.version,
+                self._kv_handout(g),
+            ).encode(),
+            headers={"Content-Type": JSON},
+        )
+
+    async def _stream(
+        self, request: web.Request, g: api.Generation, req: SimRequest, delivery: Delivery
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
+        response.enable_chunked_encoding()
+        stream = api.Stream(g, req.prompt_tokens, self.instance.settings.version)
+        output = self.instance.tokenizer.output_text
+        try:
+            await response.prepare(request)
+            first = stream.start()
+            if first:
+                await response.write(first)
+            sent = 0
+            while True:
+                tokens, finished = await delivery.take()
+                if tokens:
+                    texts = output(sent, tokens)
+                    sent += tokens
+                    await response.write(
+                        stream.tokens(texts, req.finish_reason if finished else None)
+                    )
+                elif finished:
+                    await response.write(stream.tokens([], req.finish_reason))
+                if finished:
+                    break
+            await response.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            self.engine.abort(req)  # the client went away: vLLM aborts the request
+            raise
+        return response

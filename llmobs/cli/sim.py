@@ -9,10 +9,12 @@ from typing import Any
 
 import click
 import yaml
+from aiohttp import web
 
 from llmobs.config import validate
 from llmobs.errors import ConfigError
 from llmobs.sim import profiles
+from llmobs.sim.cluster import Cluster, parse_pd
 from llmobs.sim.config import EngineSettings, Resolved
 from llmobs.sim.serve import Running, bind, start_instance
 
@@ -125,9 +127,37 @@ def describe(resolved: Resolved) -> str:
     default=None,
     help="YAML file of settings (flags override it).",
 )
+@click.option(
+    "--pd",
+    "pd_spec",
+    default=None,
+    metavar="xPyD",
+    help="Prefill/decode disaggregation, e.g. 2P1D: x prefill and y decode instances behind "
+    "a proxy on --port, instances on the ports after it.",
+)
+@click.option(
+    "--replicas",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Aggregated instances behind a proxy on --port (default: one instance, no proxy).",
+)
+@click.option(
+    "--cold-start-s",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds before a replica added through the scale endpoint serves.",
+)
 @click.option("--list-profiles", is_flag=True, help="Print the hardware and model profiles.")
 def sim(
-    host: str, port: int, config_path: Path | None, list_profiles: bool, **options: Any
+    host: str,
+    port: int,
+    config_path: Path | None,
+    list_profiles: bool,
+    pd_spec: str | None,
+    replicas: int | None,
+    cold_start_s: float,
+    **options: Any,
 ) -> None:
     """Emulate a vLLM or SGLang server without a GPU: the OpenAI API, streaming, and the
     engine's exact /metrics, with latencies from a roofline model of the chosen GPU.
@@ -139,15 +169,26 @@ def sim(
         click.echo("hardware: " + ", ".join(profiles.hardware_profiles()))
         click.echo("models:   " + ", ".join(profiles.model_profiles()))
         return
+    if pd_spec is not None and replicas is not None:
+        raise click.UsageError("--pd and --replicas exclude each other")
     try:
         resolved = Resolved(settings_from(options, config_path))
+        roles = parse_pd(pd_spec) if pd_spec else ({"both": replicas} if replicas else None)
         sock = bind(host, port)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(f"llmobs sim: {describe(resolved)}")
-    click.echo(f"listening on http://{host}:{sock.getsockname()[1]} (Ctrl-C to stop)")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(resolved, sock))
+        if roles is None:
+            click.echo(f"listening on http://{host}:{sock.getsockname()[1]} (Ctrl-C to stop)")
+            asyncio.run(_serve(resolved, sock))
+        else:
+            count = sum(roles.values())
+            ports = [port + 1 + i for i in range(count)] if port else None
+            cluster = Cluster(
+                resolved, roles, host=host, cold_start_s=cold_start_s, instance_ports=ports
+            )
+            asyncio.run(_serve_cluster(cluster, sock))
     click.echo("stopped")
 
 
@@ -157,3 +198,30 @@ async def _serve(resolved: Resolved, sock: Any) -> None:
         await asyncio.Event().wait()
     finally:
         await running.close()
+
+
+async def _serve_cluster(cluster: Cluster, sock: Any) -> None:
+    try:
+        await cluster.start()
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        await cluster.close()
+        return
+    runner = web.AppRunner(cluster.app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    host, port = sock.getsockname()[:2]
+    click.echo(
+        f"proxy (OpenAI API) on http://{host}:{port}; scale: "
+        f"http://{host}:{port}/apis/apps/v1/namespaces/default/deployments/ROLE/scale"
+    )
+    for member in cluster.listing():
+        click.echo(
+            f"  {member['role']:8} {member['name']:10} {member['url']}  "
+            f"(/metrics, role {member['role']})"
+        )
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+        await cluster.close()

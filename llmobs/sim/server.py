@@ -66,7 +66,8 @@ class EngineServer:
         self.host = host
         self.port = port
         self.in_flight = 0
-        self.draining = False
+        self.idle = asyncio.Event()  # set whenever no request is in flight
+        self.idle.set()
 
     def app(self) -> web.Application:
         app = web.Application(
@@ -259,6 +260,7 @@ class EngineServer:
         )
         req = self._request(g)
         self.in_flight += 1
+        self.idle.clear()
         try:
             delivery = self.engine.submit(req)
             if g.stream:
@@ -266,6 +268,8 @@ class EngineServer:
             return await self._whole(g, req, delivery)
         finally:
             self.in_flight -= 1
+            if self.in_flight == 0:
+                self.idle.set()
 
     async def _whole(self, g: api.Generation, req: SimRequest, delivery: Delivery) -> web.Response:
         try:

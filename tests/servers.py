@@ -47,12 +47,20 @@ def wait_until(
 
 
 class HTTPServer:
-    """An aiohttp app on 127.0.0.1 in its own thread and event loop."""
+    """An aiohttp app on 127.0.0.1 in its own thread and event loop.
 
-    def __init__(self, routes: dict[str, Handler]) -> None:
-        self.app = web.Application()
-        for path, handler in routes.items():
-            self.app.router.add_route("*", path, handler)
+    Give ``routes`` (path to handler) or a ready ``app``; ``make_app`` builds one inside the
+    server's loop, for apps whose objects must be created there.
+    """
+
+    def __init__(
+        self, routes: dict[str, Handler] | None = None, app: web.Application | None = None
+    ) -> None:
+        if app is None:
+            app = web.Application()
+            for path, handler in (routes or {}).items():
+                app.router.add_route("*", path, handler)
+        self.app = app
         self.loop = asyncio.new_event_loop()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

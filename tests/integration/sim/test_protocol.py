@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 import aiohttp
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from llmobs.engines import snapshot
 from llmobs.exposition.parser import parse
@@ -61,20 +63,14 @@ def test_openai_client_streams(client: openai.OpenAI) -> None:
 
 
 def test_openai_client_chat(client: openai.OpenAI) -> None:
-    messages = [{"role": "user", "content": "hi"}]
-    done = client.chat.completions.create(
-        model=MODEL,
-        messages=messages,  # type: ignore[arg-type]
-        max_tokens=4,
-    )
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
+    done = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=4)
     assert done.choices[0].message.role == "assistant"
     assert done.usage is not None and done.usage.prompt_tokens == 11  # ChatML around "hi"
-    deltas = [
-        c.choices[0].delta
-        for c in client.chat.completions.create(
-            model=MODEL, messages=messages, max_tokens=5, stream=True
-        )
-    ]  # type: ignore[arg-type]
+    stream = client.chat.completions.create(
+        model=MODEL, messages=messages, max_tokens=5, stream=True
+    )
+    deltas = [chunk.choices[0].delta for chunk in stream]
     assert deltas[0].role == "assistant"
     assert sum(1 for d in deltas if d.content) == 5
 
@@ -145,7 +141,7 @@ async def test_http_errors(
     body: object,
     headers: dict[str, str],
     status: int,
-    expect: object,
+    expect: dict[str, str] | str,
 ) -> None:
     async with (
         aiohttp.ClientSession() as session,
@@ -274,7 +270,7 @@ async def _fixed_load(url: str, concurrent: int) -> tuple[list[float], list[floa
             async for line in response.content:
                 if line.startswith(b"data: {"):
                     times.append(time.perf_counter())
-        return times[0] - start, [b - a for a, b in zip(times, times[1:], strict=False)]
+        return times[0] - start, [b - a for a, b in itertools.pairwise(times)]
 
     async with aiohttp.ClientSession() as session:
         results = await asyncio.gather(*(one(session) for _ in range(concurrent)))

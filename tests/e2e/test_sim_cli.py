@@ -1,0 +1,131 @@
+"""``llmobs sim`` as a user starts it: a subprocess, its output, its ports, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.conftest import REPO, run_cli
+from tests.servers import free_port
+
+
+class SimProcess:
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "llmobs", "sim", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=REPO,
+        )
+        self.lines: list[str] = []
+
+    def read_until(self, pattern: str) -> re.Match[str]:
+        """Read output lines until one matches (the command says when it is ready)."""
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            match = re.search(pattern, line)
+            if match:
+                return match
+        raise AssertionError(f"no line matched {pattern!r}:\n{''.join(self.lines)}")
+
+    def stop(self) -> tuple[int, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        out, _ = self.proc.communicate(timeout=30)
+        return self.proc.returncode, "".join(self.lines) + (out or "")
+
+
+def get(url: str) -> object:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+def post(url: str, body: object) -> object:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def test_no_flags_emulates_qwen_on_h100_at_port_8000() -> None:
+    sim = SimProcess()
+    try:
+        said = sim.read_until(r"listening on (http://\S+)")
+        assert said.group(1) == "http://127.0.0.1:8000"
+        assert "vLLM 0.32.0 serving Qwen/Qwen2.5-7B-Instruct on 1 x H100-80GB" in sim.lines[0]
+        models = get("http://127.0.0.1:8000/v1/models")
+        assert isinstance(models, dict) and models["data"][0]["id"] == "Qwen/Qwen2.5-7B-Instruct"
+    finally:
+        code, output = sim.stop()
+    assert code == 0 and "stopped" in output and "Traceback" not in output
+
+
+@pytest.fixture
+def pd_sim() -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    port = free_port()
+    sim = SimProcess("--pd", "1P1D", "--port", str(port), "--engine", "sglang", "--enable-metrics")
+    try:
+        sim.read_until(r"proxy \(OpenAI API\) on")
+        members = [sim.read_until(r"(prefill|decode)\s+\S+\s+(http://\S+)") for _ in range(2)]
+        yield f"http://127.0.0.1:{port}", [(m.group(1), m.group(2)) for m in members]
+    finally:
+        sim.stop()
+
+
+def test_pd_instances_are_scrapable_by_role(pd_sim: tuple[str, list[tuple[str, str]]]) -> None:
+    proxy, members = pd_sim
+    done = post(
+        proxy + "/v1/completions",
+        {"model": "Qwen/Qwen2.5-7B-Instruct", "prompt": "hi", "max_tokens": 6},
+    )
+    assert isinstance(done, dict) and done["usage"]["completion_tokens"] == 6
+    scraped = run_cli("scrape", *(url for _, url in members), "--json")
+    assert scraped.returncode == 0, scraped.stdout
+    targets = json.loads(scraped.stdout)["targets"]
+    roles = dict(zip((role for role, _ in members), targets, strict=True))
+    assert all(t["engine"] == "sglang" and t["naming"] == "0.5" for t in targets)
+    # SGLang counts tokens when a request finishes: one on the prefill side, six on decode
+    assert roles["prefill"]["signals"]["generation_tokens_total"] == 1
+    assert roles["decode"]["signals"]["generation_tokens_total"] == 6
+    listed = get(proxy + "/sim/instances")
+    assert isinstance(listed, dict) and {m["role"] for m in listed["instances"]} == {
+        "prefill",
+        "decode",
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "nope"], "unknown model 'nope'"),
+        (["--pd", "0P1D"], "expected xPyD"),
+        (["--pd", "1P1D", "--replicas", "2"], "exclude each other"),
+        (["--model", "Llama-3.1-70B"], "raise tensor_parallel_size"),
+        (["--fixed-ttft-ms", "10"], "both fixed_ttft_ms and fixed_itl_ms"),
+    ],
+)
+def test_bad_usage(args: list[str], message: str) -> None:
+    done = run_cli("sim", "--port", str(free_port()), *args)
+    assert done.returncode == 2
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_port_in_use() -> None:
+    port = free_port()
+    first = SimProcess("--port", str(port))
+    try:
+        first.read_until("listening on")
+        done = run_cli("sim", "--port", str(port))
+        assert done.returncode == 2 and "cannot listen" in done.stderr
+    finally:
+        first.stop()

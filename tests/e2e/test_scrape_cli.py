@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from llmobs.sim.flavors.vllm_spec import ITL as VLLM_ITL
+from llmobs.sim.flavors.vllm_spec import TTFT as VLLM_TTFT
 from tests.e2e.conftest import run_cli, start_window_scrape
 from tests.fixtures.expositions import load
-from tests.fixtures.expositions.build import VLLM_ITL, VLLM_TTFT, Body
+from tests.fixtures.expositions.build import Body
 from tests.servers import free_port
 from tests.targets import FakeTarget
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 from llmobs.histogram import Histogram, increase, merge, quantile
-from tests.fixtures.expositions.build import VLLM_TTFT
+from llmobs.sim.flavors.vllm_spec import TTFT as VLLM_TTFT
 from tests.prometheus import Prometheus, backfill
 
 T0 = 1_700_000_000

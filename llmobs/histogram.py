@@ -14,6 +14,7 @@ Missing data is ``None``, never 0: an empty window has no quantile. Pure: no I/O
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -214,3 +215,12 @@ def mean(histogram: Histogram | None) -> float | None:
     if histogram is None or histogram.sum is None or histogram.count <= 0:
         return None
     return histogram.sum / histogram.count
+
+
+def observe(values: Iterable[float], bounds: Sequence[float]) -> Histogram:
+    """The histogram a Prometheus client with these bucket ``bounds`` would have after
+    observing ``values`` (``le`` is inclusive); +Inf is added when missing."""
+    upper = tuple(sorted(set(bounds) | {INF}))
+    ordered = sorted(values)
+    counts = tuple(float(bisect_right(ordered, b)) for b in upper)
+    return Histogram(upper, counts, float(len(ordered)), float(sum(ordered)))

@@ -15,7 +15,7 @@ from llmobs.config import validate
 from llmobs.errors import ConfigError
 from llmobs.sim import profiles
 from llmobs.sim.cluster import Cluster, parse_pd
-from llmobs.sim.config import EngineSettings, Resolved
+from llmobs.sim.config import EngineSettings, Resolved, describe
 from llmobs.sim.serve import Running, bind, start_instance
 
 # command-line option -> settings field, for the flags that map one to one
@@ -50,22 +50,6 @@ def settings_from(options: dict[str, Any], config: Path | None) -> EngineSetting
     if options.get("enable_metrics"):
         data["enable_metrics"] = True
     return validate(EngineSettings, data, "emulator settings")
-
-
-def describe(resolved: Resolved) -> str:
-    s = resolved.settings
-    engine = f"{'vLLM' if s.engine == 'vllm' else 'SGLang'} {s.version}"
-    tokens = resolved.num_blocks * s.block_size
-    mode = (
-        f", fixed latency: TTFT {s.fixed_ttft_ms:g} ms, ITL {s.fixed_itl_ms:g} ms"
-        if s.fixed_latency
-        else ""
-    )
-    return (
-        f"{engine} serving {resolved.served_name} on {s.tensor_parallel_size} x "
-        f"{s.hardware} (KV cache {tokens:,} tokens, max_model_len "
-        f"{resolved.max_model_len:,}{mode})"
-    )
 
 
 @click.command()

@@ -172,3 +172,19 @@ class Resolved:
                 "increasing gpu_memory_utilization or decreasing max_model_len"
             )
         self.served_name = settings.served_model_name or self.model.hf_name
+
+
+def describe(resolved: Resolved) -> str:
+    s = resolved.settings
+    engine = f"{'vLLM' if s.engine == 'vllm' else 'SGLang'} {s.version}"
+    tokens = resolved.num_blocks * s.block_size
+    mode = (
+        f", fixed latency: TTFT {s.fixed_ttft_ms:g} ms, ITL {s.fixed_itl_ms:g} ms"
+        if s.fixed_latency
+        else ""
+    )
+    return (
+        f"{engine} serving {resolved.served_name} on {s.tensor_parallel_size} x "
+        f"{s.hardware} (KV cache {tokens:,} tokens, max_model_len "
+        f"{resolved.max_model_len:,}{mode})"
+    )

@@ -1,0 +1,52 @@
+"""When to send: arrival offsets of an open-loop load, drawn up front from one seeded RNG.
+
+Gaps are gamma-distributed with shape ``burstiness`` and mean ``1/rate`` (vLLM's
+``--burstiness``): 1 is a Poisson process (exponential gaps), below 1 burstier, above 1 more
+regular, ``inf`` evenly spaced. Unlike vLLM, the offsets are not rescaled to end at exactly
+N/rate: that would no longer be a Poisson process. Pure.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from llmobs.errors import ConfigError
+
+
+def offsets(count: int, rate: float, burstiness: float = 1.0, seed: int = 0) -> list[float]:
+    """Send times (seconds from the start) of ``count`` requests at ``rate`` per second.
+
+    ``rate`` inf sends everything at once (time 0).
+    """
+    if count < 0:
+        raise ConfigError("the number of requests cannot be negative")
+    if rate <= 0 or math.isnan(rate):
+        raise ConfigError(f"request rate must be positive (or inf), got {rate}")
+    if burstiness <= 0 or math.isnan(burstiness):
+        raise ConfigError(f"burstiness must be positive (or inf), got {burstiness}")
+    if math.isinf(rate) or count == 0:
+        return [0.0] * count
+    if math.isinf(burstiness):
+        gaps = np.full(count, 1.0 / rate)
+    else:
+        rng = np.random.default_rng(seed)
+        gaps = rng.gamma(shape=burstiness, scale=1.0 / (rate * burstiness), size=count)
+    times = np.cumsum(gaps)
+    return [float(t) for t in times]
+
+
+def offsets_for_duration(
+    duration: float, rate: float, burstiness: float = 1.0, seed: int = 0
+) -> list[float]:
+    """All send times before ``duration`` seconds (an open-ended run with a time limit)."""
+    if math.isinf(rate):
+        raise ConfigError("--duration needs a finite --request-rate")
+    expected = rate * duration
+    batch = max(16, int(expected + 6 * math.sqrt(expected) + 16))
+    while True:
+        times = offsets(batch, rate, burstiness, seed)
+        if times and times[-1] >= duration:
+            return [t for t in times if t < duration]
+        batch *= 2

@@ -1,0 +1,118 @@
+"""``llmbench run``'s settings: strict, described, checked before anything is sent.
+
+The API key is not part of it: it is read from ``--api-key`` or ``OPENAI_API_KEY`` by the
+command line, goes into a header, and is never printed or saved.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+
+from llmobs.config import StrictModel
+
+DEFAULT_PROMPTS = 200
+
+
+class RunConfig(StrictModel):
+    base_url: str | None = Field(
+        None,
+        description=(
+            "OpenAI-compatible server (vLLM, SGLang, Dynamo, llm-d, a gateway); none starts the "
+            "built-in emulator in this process."
+        ),
+    )
+    endpoint: Literal["/v1/completions", "/v1/chat/completions"] = Field(
+        "/v1/completions", description="Which API to load."
+    )
+    model: str | None = Field(None, description="Model name; default the first of /v1/models.")
+    request_rate: float = Field(
+        math.inf,
+        gt=0,
+        description=("Requests per second of the open loop; inf sends everything at once."),
+    )
+    burstiness: float = Field(
+        1.0,
+        gt=0,
+        description=("Gamma shape of the gaps: 1 is Poisson, below 1 burstier, inf evenly spaced."),
+    )
+    max_concurrency: PositiveInt | None = Field(
+        None,
+        description=("At most this many requests in flight; the wait is reported as client queue."),
+    )
+    num_prompts: PositiveInt | None = Field(
+        None,
+        description=(f"Requests to send (default {DEFAULT_PROMPTS} when no duration is given)."),
+    )
+    duration: PositiveFloat | None = Field(
+        None, description=("Send for this many seconds instead of a number of requests.")
+    )
+    warmup: int = Field(0, ge=0, description="Requests sent first and left out of the results.")
+    seed: int = Field(0, description="Seeds the arrivals and the prompts.")
+    isl: PositiveInt = Field(1024, description="Input (prompt) tokens per request.")
+    osl: PositiveInt = Field(128, description="Output tokens per request (ignore_eos is set).")
+    range_ratio: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description=("Lengths uniform in [L(1-r), L(1+r)], vLLM's --random-range-ratio."),
+    )
+    prefix_len: int = Field(0, ge=0, description="A prefix of this many tokens shared by all.")
+    dataset: Literal["random", "sharegpt", "trace"] = Field(
+        "random",
+        description=(
+            "random (isl/osl), a ShareGPT JSON file, or a Mooncake trace (timestamps replayed)."
+        ),
+    )
+    dataset_path: Path | None = Field(None, description="The ShareGPT or trace file.")
+    time_scale: PositiveFloat = Field(1.0, description="Trace replay: multiply timestamps.")
+    tokenizer: str | None = Field(
+        None,
+        description=(
+            "Local Hugging Face tokenizer folder for exact prompt lengths; else the server's "
+            "/tokenize when it has one, else the lengths come from usage.prompt_tokens."
+        ),
+    )
+    percentiles: tuple[float, ...] = Field(
+        (50.0, 90.0, 95.0, 99.0), description=("Percentiles to report.")
+    )
+    slo: str | None = Field(None, description="Goodput SLOs, e.g. ttft=500ms,tpot=50ms.")
+    scrape: tuple[str, ...] = Field(
+        (), description=("Engine /metrics URLs to scrape during the run (server-side truth).")
+    )
+    scrape_interval: PositiveFloat = Field(2.0, description="Seconds between scrapes.")
+    workers: PositiveInt = Field(1, description="Load-generator processes.")
+    timeout_s: PositiveFloat | None = Field(
+        None, description=("Per-request limit; none waits as long as the stream goes on.")
+    )
+    label: str | None = Field(None, description="A name for the run, kept in the result.")
+    sim_model: str | None = Field(
+        None, description="With no base_url: the emulator's model profile (default Qwen2.5-7B)."
+    )
+    sim_hardware: str | None = Field(
+        None, description="With no base_url: the emulator's GPU profile (default H100-80GB)."
+    )
+    sim_pd: str | None = Field(
+        None, description="With no base_url: emulate xPyD disaggregation (e.g. 1P1D)."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.base_url is not None and (self.sim_model or self.sim_hardware or self.sim_pd):
+            raise ValueError("--sim-* options choose the emulator: drop them or --base-url")
+        if self.dataset != "random" and self.dataset_path is None:
+            raise ValueError(f"--dataset {self.dataset} needs a FILE")
+        if self.duration is not None and self.num_prompts is not None:
+            raise ValueError("give --num-prompts or --duration, not both")
+        if self.duration is not None and math.isinf(self.request_rate):
+            raise ValueError("--duration needs a finite --request-rate")
+        if any(not 0 < p < 100 for p in self.percentiles):
+            raise ValueError("percentiles must be between 0 and 100")
+        return self
+
+    @property
+    def chat(self) -> bool:
+        return self.endpoint == "/v1/chat/completions"

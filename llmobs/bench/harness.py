@@ -1,0 +1,193 @@
+"""One benchmark run, end to end, and its files: what every ``llmbench`` command stands on.
+
+A run directory holds ``result.json`` (schema in docs/bench.md) and ``records.jsonl`` (one
+line per request, written as it finishes). ``result.json`` is written first with
+``"state": "running"`` and no summary, then replaced (atomically) when the run ends, however it
+ends; a run killed outright leaves the placeholder and the records, from which ``load_run``
+rebuilds the summary. With no server given, the emulator is started in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from llmobs.bench.config import RunConfig
+from llmobs.bench.metrics import parse_slo, summarize
+from llmobs.bench.records import RequestRecord
+from llmobs.bench.report import SCHEMA_VERSION, client_verdict, result_json
+from llmobs.bench.runner import Health
+from llmobs.bench.serverside import Series, series_from_json
+from llmobs.bench.session import config_json, execute, prepare, result
+from llmobs.config import validate
+from llmobs.errors import ConfigError
+from llmobs.sim.background import BackgroundSim
+from llmobs.sim.cluster import parse_pd
+from llmobs.sim.config import EngineSettings, describe
+
+RESULT_FILE = "result.json"
+RECORDS_FILE = "records.jsonl"
+Echo = Callable[[str], None]
+
+
+@dataclass
+class Run:
+    doc: dict[str, Any]
+    out_dir: Path
+    records: list[RequestRecord]
+    series: list[Series] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.doc.get("complete"))
+
+    @property
+    def failed(self) -> int:
+        return int(self.doc["summary"]["failed"])
+
+
+def default_out_dir(label: str | None = None, root: Path = Path("llmbench-runs")) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    name = f"{stamp}-{label}" if label else stamp
+    path = root / name
+    n = 1
+    while path.exists():
+        n += 1
+        path = root / f"{name}-{n}"
+    return path
+
+
+def write_json(path: Path, doc: dict[str, Any]) -> None:
+    """Atomic: a reader (or a crash) never sees half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class Emulated:
+    base_url: str
+    metrics_urls: list[str]
+    description: str
+
+
+@contextlib.contextmanager
+def emulator(cfg: RunConfig) -> Iterator[Emulated]:
+    """The built-in emulator (one vLLM instance, or ``sim_pd`` behind the PD proxy), served
+    from a background thread for as long as the block runs."""
+    settings: dict[str, Any] = {}
+    if cfg.sim_model is not None:
+        settings["model"] = cfg.sim_model
+    if cfg.sim_hardware is not None:
+        settings["hardware"] = cfg.sim_hardware
+    engine = validate(EngineSettings, settings, "emulator settings")
+    roles = parse_pd(cfg.sim_pd) if cfg.sim_pd else None
+    sim = BackgroundSim(engine, roles=roles)
+    try:
+        layout = f" as {cfg.sim_pd.upper()} behind a PD proxy" if cfg.sim_pd else ""
+        yield Emulated(sim.url, sim.metrics_urls(), describe(sim.resolved) + layout)
+    finally:
+        sim.close()
+
+
+def benchmark(cfg: RunConfig, base_url: str, api_key: str | None, out_dir: Path, echo: Echo) -> Run:
+    """Prepare, run and save one benchmark; an interrupt still saves a partial result.
+
+    Raises TargetError (unreachable, unknown model) before anything is sent."""
+    prepared = asyncio.run(prepare(cfg, base_url, api_key))
+    for note in prepared.notes:
+        echo(note)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    placeholder = {
+        "version": SCHEMA_VERSION,
+        "tool": "llmbench",
+        "state": "running",
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "complete": False,
+        "config": config_json(cfg, prepared.target, base_url),
+        "records": RECORDS_FILE,
+    }
+    write_json(out_dir / RESULT_FILE, placeholder)
+    timed = sum(1 for s in prepared.specs if not s.warmup)
+    echo(
+        f"sending {timed} requests to {prepared.target.url} (model {prepared.target.model}); "
+        f"records go to {out_dir / RECORDS_FILE} as they finish"
+    )
+    outcome = execute(prepared, cfg, out_dir)
+    doc = result(outcome, cfg, prepared, base_url)
+    doc["state"] = "finished" if outcome.complete else "interrupted"
+    write_json(out_dir / RESULT_FILE, doc)
+    series = outcome.watch.series if outcome.watch is not None else []
+    return Run(doc, out_dir, outcome.sink.records, series)
+
+
+# -- reading runs back ----------------------------------------------------------------------
+def _read_records(path: Path) -> list[RequestRecord]:
+    records = []
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the records {path}: {exc.strerror}") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(RequestRecord.from_json(line))
+        except (ValueError, TypeError) as exc:
+            if number == len(lines):
+                break  # the last line of a killed run may be cut
+            raise ConfigError(f"{path}:{number}: not a llmbench record ({exc})") from None
+    return records
+
+
+def load_run(path: Path) -> Run:
+    """A saved run (its directory or its result.json), with its records when they are there.
+    A run that never finished writing gets its summary rebuilt from the records."""
+    file = path / RESULT_FILE if path.is_dir() else path
+    try:
+        doc = json.loads(file.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {file}: {exc.strerror}") from None
+    except ValueError:
+        raise ConfigError(f"{file} is not JSON: is it a llmbench result?") from None
+    if not isinstance(doc, dict) or doc.get("tool") != "llmbench":
+        raise ConfigError(f'{file} is not a llmbench result (no "tool": "llmbench")')
+    if doc.get("version") != SCHEMA_VERSION:
+        raise ConfigError(
+            f"{file} has result schema version {doc.get('version')}; this llmbench reads "
+            f"version {SCHEMA_VERSION}"
+        )
+    records_path = file.parent / str(doc.get("records", RECORDS_FILE))
+    records = _read_records(records_path) if records_path.exists() else []
+    if "summary" not in doc:
+        doc = _rebuild(doc, records)
+    series = [series_from_json(s) for s in doc.get("server_series", []) if isinstance(s, dict)]
+    return Run(doc, file.parent, records, series)
+
+
+def _rebuild(doc: dict[str, Any], records: list[RequestRecord]) -> dict[str, Any]:
+    """A summary for a run that was killed before it could write one."""
+    config = doc.get("config", {})
+    slo = parse_slo(config["slo"]) if config.get("slo") else None
+    percentiles = tuple(config.get("percentiles") or (50.0, 90.0, 95.0, 99.0))
+    summary = summarize(records, slo, percentiles)
+    rebuilt = result_json(
+        config=config,
+        summary=summary,
+        verdict=client_verdict(Health(), summary),
+        servers=[],
+        combined=None,
+        complete=False,
+        started_at=str(doc.get("started_at", "")),
+        records_file=str(doc.get("records", RECORDS_FILE)),
+        error_samples=[r.error for r in records if r.error and r.error_kind != "cancelled"][:3],
+    )
+    rebuilt["state"] = "killed"
+    return rebuilt

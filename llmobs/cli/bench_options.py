@@ -1,0 +1,149 @@
+"""The options ``llmbench run`` and ``llmbench sweep`` share, and turning them into a
+``RunConfig`` (validated: a bad value is a usage error that names the option)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+
+from llmobs.bench.config import RunConfig
+from llmobs.bench.metrics import parse_slo
+from llmobs.errors import ConfigError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+POSITIVE = click.FloatRange(min=0, min_open=True)
+
+
+def _field(name: str, *decls: str, **kwargs: Any) -> Callable[[F], F]:
+    """A click option for the RunConfig field ``name``: its default and its description come
+    from the model (one place spells them)."""
+    info = RunConfig.model_fields[name]
+    flag = "--" + name.replace("_", "-")
+    kwargs.setdefault("help", info.description)
+    if info.default is not None and not kwargs.get("multiple"):
+        kwargs.setdefault("default", info.default)
+        kwargs.setdefault("show_default", True)
+    return click.option(flag, *decls, **kwargs)
+
+
+OPTIONS: tuple[Callable[[F], F], ...] = (
+    _field("base_url", metavar="URL"),
+    _field("endpoint", type=click.Choice(["/v1/completions", "/v1/chat/completions"])),
+    _field("model"),
+    click.option(
+        "--api-key",
+        envvar="OPENAI_API_KEY",
+        show_envvar=True,
+        help="Bearer token for the server; never printed or saved.",
+    ),
+    _field("request_rate", type=POSITIVE, metavar="RPS"),
+    _field("burstiness", type=POSITIVE),
+    _field("max_concurrency", type=click.IntRange(min=1)),
+    _field("num_prompts", "-n", type=click.IntRange(min=1)),
+    _field("duration", type=POSITIVE, metavar="SECONDS"),
+    _field("warmup", type=click.IntRange(min=0)),
+    _field("seed", type=int),
+    _field("isl", type=click.IntRange(min=1)),
+    _field("osl", type=click.IntRange(min=1)),
+    _field("range_ratio", type=click.FloatRange(0, 1, max_open=True)),
+    _field("prefix_len", type=click.IntRange(min=0)),
+    _field(
+        "dataset",
+        type=str,
+        metavar="random|sharegpt|trace",
+        help="Workload: random (isl/osl), a ShareGPT JSON file, or a Mooncake JSONL trace "
+        "(timestamps replayed, hash_ids as shared prefixes); the file follows: "
+        "--dataset trace FILE.",
+    ),
+    _field("dataset_path", type=click.Path(path_type=Path), hidden=True),
+    _field("time_scale", type=POSITIVE),
+    _field("tokenizer", type=click.Path(exists=True, file_okay=False)),
+    _field("percentiles", type=str, default="50,90,95,99"),
+    _field("slo", metavar="ttft=500ms,tpot=50ms"),
+    _field("scrape", multiple=True, metavar="URL[,URL]"),
+    _field("scrape_interval", type=POSITIVE),
+    _field("workers", type=click.IntRange(min=1)),
+    _field("timeout_s", "timeout_s", "--timeout", type=POSITIVE),
+    _field("label"),
+    _field("sim_model"),
+    _field("sim_hardware"),
+    _field("sim_pd", metavar="xPyD"),
+)
+
+
+def run_options(function: F) -> F:
+    for option in reversed(OPTIONS):
+        function = option(function)
+    return function
+
+
+def _dataset(value: str, path: Path | None, extra: str | None) -> tuple[str, Path | None]:
+    kind, sep, inline = value.partition(":")
+    kind = kind.strip().lower()
+    if kind not in ("random", "sharegpt", "trace"):
+        raise ConfigError(f"--dataset {value!r}: expected random, sharegpt FILE or trace FILE")
+    given = [p for p in (Path(inline) if sep else None, path, Path(extra) if extra else None) if p]
+    if len(given) > 1:
+        raise ConfigError("--dataset: give the file once")
+    if kind == "random":
+        if given:
+            raise ConfigError("--dataset random takes no file (did you mean sharegpt or trace?)")
+        return kind, None
+    if not given:
+        raise ConfigError(f"--dataset {kind} needs a file: --dataset {kind} FILE")
+    if not given[0].is_file():
+        raise ConfigError(f"--dataset {kind}: {given[0]} is not a file")
+    return kind, given[0]
+
+
+def _percentiles(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        raise ConfigError(f"--percentiles {text!r}: expected numbers like 50,90,99") from None
+    if not values:
+        raise ConfigError("--percentiles: give at least one")
+    return values
+
+
+def given(ctx: click.Context, options: dict[str, Any]) -> dict[str, Any]:
+    """The options the user set (on the command line or in the environment): the rest take
+    RunConfig's defaults, and the config knows which were chosen."""
+    defaulted = (click.core.ParameterSource.DEFAULT, None)
+    return {k: v for k, v in options.items() if ctx.get_parameter_source(k) not in defaulted}
+
+
+def build_config(options: dict[str, Any], dataset_file: str | None) -> tuple[RunConfig, str | None]:
+    """The run's config from the options given, and the API key (kept apart: never saved)."""
+    data = dict(options)
+    api_key = data.pop("api_key", None) or None
+    data["dataset"], data["dataset_path"] = _dataset(
+        data.get("dataset", "random"), data.get("dataset_path"), dataset_file
+    )
+    if "percentiles" in data:
+        data["percentiles"] = _percentiles(data["percentiles"])
+    if "scrape" in data:
+        data["scrape"] = tuple(
+            url.strip() for item in data["scrape"] for url in item.split(",") if url.strip()
+        )
+    if data.get("slo"):
+        parse_slo(data["slo"])  # a bad SLO fails now, not after the run
+    data = {k: v for k, v in data.items() if v is not None}
+    try:
+        return RunConfig.model_validate(data), api_key
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_problem(item) for item in exc.errors())) from None
+
+
+def _problem(item: Any) -> str:
+    message = str(item["msg"]).removeprefix("Value error, ")
+    if not item["loc"]:
+        return message
+    name = str(item["loc"][0])
+    flag = "--timeout" if name == "timeout_s" else "--" + name.replace("_", "-")
+    return f"{flag}: {message}"

@@ -1,0 +1,143 @@
+"""``llmbench run`` and ``llmbench report``, and the pieces ``sweep`` shares with them:
+the target (a server, or the emulator started here), SIGTERM as Ctrl-C, and exit codes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from llmobs.bench.config import RunConfig
+from llmobs.bench.harness import Run, benchmark, default_out_dir, emulator, load_run
+from llmobs.bench.plots import run_plots
+from llmobs.bench.report import table
+from llmobs.cli.bench_options import build_config, given, run_options
+from llmobs.errors import ConfigError, TargetError
+
+EXIT_FAILURES = 1
+EXIT_INTERRUPTED = 130
+
+
+def say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a pod stopping, ``timeout``) ends the run as Ctrl-C does: results saved."""
+
+    def handler(signum: int, frame: object) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def target(cfg: RunConfig) -> Iterator[tuple[str, RunConfig]]:
+    """The server to load: ``--base-url``, or the emulator started here (scraped too)."""
+    if cfg.base_url is not None:
+        yield cfg.base_url, cfg
+        return
+    try:
+        with emulator(cfg) as sim:
+            say(
+                f"no --base-url: benchmarking the built-in EMULATOR ({sim.description}) at "
+                f"{sim.base_url}, not a real server. Give --base-url to measure yours."
+            )
+            scrape = cfg.scrape or tuple(sim.metrics_urls)
+            yield sim.base_url, cfg.model_copy(update={"scrape": scrape})
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def run_one(cfg: RunConfig, api_key: str | None, out_dir: Path) -> Run:
+    with target(cfg) as (base_url, effective):
+        try:
+            return benchmark(effective, base_url, api_key, out_dir, say)
+        except TargetError as exc:
+            say(f"error: {exc}")
+            sys.exit(EXIT_FAILURES)
+        except ConfigError as exc:
+            raise click.UsageError(str(exc)) from None
+
+
+def show(run: Run, as_json: bool, plot: Path | None) -> None:
+    if as_json:
+        click.echo(json.dumps(run.doc, indent=2))
+    else:
+        click.echo(table(run.doc))
+    if plot is not None:
+        paths = run_plots(run.records, run.series, plot)
+        say(f"plots: {', '.join(str(p) for p in paths)}")
+
+
+def status(run: Run) -> int:
+    if not run.complete:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILURES if run.failed else 0
+
+
+@click.command()
+@run_options
+@click.argument("dataset_file", required=False, metavar="[FILE]")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for result.json and records.jsonl (default llmbench-runs/TIME[-LABEL]).",
+)
+@click.option("--plot", type=click.Path(file_okay=False, path_type=Path), help="PNGs here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result JSON, not the table.")
+@click.pass_context
+def run(
+    ctx: click.Context,
+    /,
+    dataset_file: str | None,
+    out: Path | None,
+    plot: Path | None,
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """Send one open-loop load and report what it measured.
+
+    FILE is the dataset for --dataset sharegpt or trace. Records are written as they finish;
+    Ctrl-C stops the run and still writes the (partial) result.
+    """
+    try:
+        cfg, api_key = build_config(given(ctx, options), dataset_file)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    out_dir = out or default_out_dir(cfg.label)
+    with terminate_as_interrupt():
+        result = run_one(cfg, api_key, out_dir)
+    show(result, as_json, plot)
+    say(f"saved {out_dir / 'result.json'} and {out_dir / 'records.jsonl'}")
+    sys.exit(status(result))
+
+
+@click.command()
+@click.argument("result", type=click.Path(exists=True, path_type=Path))
+@click.option("--plot", type=click.Path(file_okay=False, path_type=Path), help="PNGs here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result JSON, not the table.")
+def report(result: Path, plot: Path | None, as_json: bool) -> None:
+    """Print a saved run again (its folder or its result.json), and plot it.
+
+    A run killed before it finished gets its summary rebuilt from its records."""
+    try:
+        saved = load_run(result)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    if plot is not None and not saved.records:
+        say("the run's records.jsonl is missing: plotting needs it")
+        plot = None
+    show(saved, as_json, plot)

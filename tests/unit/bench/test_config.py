@@ -1,0 +1,123 @@
+"""llmbench's options: validated before anything is sent, errors that name the option, and
+saved runs read back (a killed run's summary rebuilt from its records)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llmobs.bench.config import RunConfig
+from llmobs.bench.harness import RECORDS_FILE, RESULT_FILE, load_run, write_json
+from llmobs.bench.records import RequestRecord
+from llmobs.cli.bench_options import build_config
+from llmobs.errors import ConfigError
+
+
+def config(**options: Any) -> RunConfig:
+    cfg, _ = build_config(options, None)
+    return cfg
+
+
+def test_defaults_match_the_model() -> None:
+    cfg = config()
+    assert cfg == RunConfig()
+    assert math.isinf(cfg.request_rate) and cfg.burstiness == 1.0
+
+
+def test_options_become_the_config_and_the_key_stays_apart() -> None:
+    cfg, key = build_config(
+        {
+            "api_key": "sk-secret",
+            "percentiles": "50,99.9",
+            "scrape": ("a:8000,b:8000", "c:8000"),
+            "slo": "ttft=1s",
+            "isl": 2500,
+        },
+        None,
+    )
+    assert key == "sk-secret"
+    assert "sk-secret" not in cfg.model_dump_json()
+    assert cfg.percentiles == (50.0, 99.9)
+    assert cfg.scrape == ("a:8000", "b:8000", "c:8000")
+    assert cfg.model_fields_set == {"percentiles", "scrape", "slo", "isl", "dataset"}
+
+
+def test_dataset_file_forms(tmp_path: Path) -> None:
+    trace = tmp_path / "t.jsonl"
+    trace.write_text("")
+    for options, positional in (
+        ({"dataset": "trace"}, str(trace)),
+        ({"dataset": f"trace:{trace}"}, None),
+        ({"dataset": "trace", "dataset_path": trace}, None),
+    ):
+        cfg, _ = build_config(options, positional)
+        assert (cfg.dataset, cfg.dataset_path) == ("trace", trace)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"dataset": "trace"}, "--dataset trace needs a file"),
+        ({"dataset": "csv"}, "expected random, sharegpt FILE or trace FILE"),
+        ({"dataset": "trace:/nonexistent"}, "is not a file"),
+        ({"duration": 10.0}, "--duration needs a finite --request-rate"),
+        ({"duration": 10.0, "num_prompts": 5, "request_rate": 1.0}, "not both"),
+        ({"percentiles": "50,100"}, "between 0 and 100"),
+        ({"percentiles": "p50"}, "expected numbers"),
+        ({"slo": "ttft=soon"}, "not a duration"),
+        ({"isl": 0}, "--isl: Input should be greater than 0"),
+        ({"timeout_s": -1.0}, "--timeout"),
+        ({"base_url": "http://x", "sim_pd": "1P1D"}, "--sim-* options choose the emulator"),
+        ({"endpoint": "/v1/embeddings"}, "--endpoint"),
+    ],
+)
+def test_bad_options_are_named(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("*", r"\*")):
+        config(**options)
+
+
+def test_a_killed_run_is_read_back_from_its_records(tmp_path: Path) -> None:
+    """The placeholder written before the first request, and the records of a run that was
+    killed outright (its last line cut in half), still make a summary."""
+    write_json(
+        tmp_path / RESULT_FILE,
+        {
+            "version": 1,
+            "tool": "llmbench",
+            "state": "running",
+            "complete": False,
+            "config": {"percentiles": [50, 99], "slo": "ttft=1s"},
+            "records": RECORDS_FILE,
+        },
+    )
+    lines = []
+    for i in range(3):
+        r = RequestRecord(i, 0.1 * i, 10, 2, dispatched=0.1 * i, sent=0.1 * i)
+        r.first_token, r.end, r.output_tokens, r.prompt_tokens = 0.1 * i + 0.2, 0.1 * i + 0.3, 2, 10
+        r.chunk_times.extend([r.first_token, r.end])
+        lines.append(r.to_json())
+    (tmp_path / RECORDS_FILE).write_text("\n".join(lines) + "\n" + lines[0][:25])
+    run = load_run(tmp_path)
+    assert run.doc["state"] == "killed" and run.complete is False
+    assert run.doc["summary"]["completed"] == 3
+    assert run.doc["summary"]["slo_attainment"] == 1.0
+    assert len(run.records) == 3
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("not json", "is not JSON"),
+        (json.dumps({"tool": "guidellm"}), "is not a llmbench result"),
+        (json.dumps({"tool": "llmbench", "version": 99}), "schema version 99"),
+    ],
+)
+def test_other_files_are_refused_clearly(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "result.json"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        load_run(path)

@@ -1,0 +1,101 @@
+"""The result document and the table, against golden files (regenerate with
+``LLMOBS_UPDATE_GOLDEN=1 pytest tests/unit/bench/test_result.py`` and review the diff)."""
+
+from __future__ import annotations
+
+import json
+import os
+from array import array
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llmobs.bench.compare import comparison, comparison_table
+from llmobs.bench.metrics import parse_slo, summarize
+from llmobs.bench.records import RequestRecord
+from llmobs.bench.report import client_verdict, result_json, table
+from llmobs.bench.runner import Health
+
+GOLDEN = Path(__file__).parents[2] / "fixtures" / "bench"
+
+
+def records() -> list[RequestRecord]:
+    """Ten requests every 0.1 s; each streams 5 tokens 20 ms apart after a TTFT that grows."""
+    out = []
+    for i in range(10):
+        r = RequestRecord(i, i * 0.1, 100, 5)
+        r.dispatched = i * 0.1 + 0.0005
+        r.sent = r.dispatched
+        first = r.sent + 0.05 + 0.01 * i
+        r.chunk_times = array("d", [first + 0.02 * k for k in range(5)])
+        r.chunk_tokens = array("l", [1] * 5)
+        r.first_token, r.end = first, first + 0.08
+        r.prompt_tokens, r.output_tokens = 100, 5
+        out.append(r)
+    failed = RequestRecord(10, 1.0, 100, 5, dispatched=1.0, sent=1.0, status=503)
+    failed.error, failed.error_kind = "HTTP 503: overloaded", "http_503"
+    return [*out, failed]
+
+
+def document() -> dict[str, Any]:
+    summary = summarize(records(), parse_slo("ttft=105ms"))
+    health = Health(loop_lag=[0.0001] * 50, cpu_seconds=0.2, wall_seconds=2.0)
+    config = {"target": "http://127.0.0.1:8000", "request_rate": 10.0, "percentiles": [50, 99]}
+    return result_json(
+        config=config,
+        summary=summary,
+        verdict=client_verdict(health, summary),
+        servers=[],
+        combined=None,
+        complete=True,
+        started_at="2026-11-23T00:00:00+00:00",
+        records_file="records.jsonl",
+        error_samples=["HTTP 503: overloaded"],
+    )
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("LLMOBS_UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert text == path.read_text(), f"{name} changed; see the module docstring"
+
+
+def test_result_document_matches_golden() -> None:
+    doc = document()
+    check_golden("result.json", json.dumps(doc, indent=2, allow_nan=False) + "\n")
+
+
+def test_table_matches_golden() -> None:
+    check_golden("table.txt", table(document()) + "\n")
+
+
+def test_document_says_what_it_measured() -> None:
+    s = document()["summary"]
+    assert (s["completed"], s["failed"]) == (10, 1)
+    assert s["errors"] == {"http_503": 1}
+    assert s["slo_attainment"] == pytest.approx(6 / 11)  # TTFT 50..140 ms; 105 ms limit
+    assert s["ttft_ms"]["p50"] == pytest.approx(95.0)
+    assert s["tpot_ms"]["mean"] == pytest.approx(20.0)
+    assert s["schedule_lag_ms"]["max"] == pytest.approx(0.5)
+    assert document()["client"]["saturated"] is False
+
+
+def test_a_saturated_client_is_called_out() -> None:
+    summary = summarize(records())
+    verdict = client_verdict(Health([0.05] * 100, 1.9, 2.0), summary)
+    assert verdict.saturated
+    assert any("event-loop lag" in r for r in verdict.reasons)
+    assert any("CPU" in r for r in verdict.reasons)
+
+
+def test_comparison_ratios_against_the_first_run() -> None:
+    a = document()
+    b = json.loads(json.dumps(a))
+    b["summary"]["output_throughput"] = a["summary"]["output_throughput"] * 2
+    data = comparison(["base", "pd"], [a, b])
+    row = next(r for r in data["rows"] if r["metric"] == "Output throughput (tok/s)")
+    assert row["ratios"] == [1.0, 2.0]
+    text = comparison_table(data)
+    assert "2.00x" in text and "vs base" in text

@@ -1,25 +1,30 @@
-"""Making prompt lengths exact: count each prompt with the server's ``/tokenize`` or a
-local tokenizer, and add or drop words at its end until it has the tokens asked for.
+"""Making prompt lengths exact with the server's ``/tokenize`` or a local tokenizer.
 
-Counting a few prompts first tells whether the words are one token each for this tokenizer
-(they are for the emulator's); then nothing more is sent. A server without ``/tokenize``
-(not vLLM) is told to the user: the real lengths then come from ``usage.prompt_tokens``.
+First the prompt words that are one token each for this tokenizer are found (all of them for
+the emulator's and most for real BPE vocabularies; a few for a small or byte-level one), and
+the workload is written in those words. Then each prompt is counted: when a few are already
+exact (one token a word) nothing more is sent; otherwise each prompt is cut by its measured
+tokens per word and padded with one-token words until it has the tokens asked for (a BOS or
+template token is taken off this way). A server without ``/tokenize`` (not vLLM) is told to
+the user: the real lengths then come from ``usage.prompt_tokens``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 import aiohttp
 
-from llmobs.bench.workload import RequestSpec, words
+from llmobs.bench.workload import WORDS, RequestSpec
 from llmobs.sim.tokenizer import Tokenizer
 
 Count = Callable[[str], Awaitable[int]]
-ROUNDS = 5
+ROUNDS = 8
+MIN_UNITS = 2  # fewer one-token words than this: prompts keep the whole list
 PROBE = 8
 
 
@@ -52,7 +57,17 @@ async def server_counter(
     return count
 
 
-async def _fit(spec: RequestSpec, count: Count) -> RequestSpec:
+async def unit_words(count: Count) -> list[str]:
+    """The words that are one token each for this tokenizer, after another word."""
+    anchor = " the"
+    base = await count(anchor)
+    sizes = await asyncio.gather(*(count(anchor + " " + w) for w in WORDS))
+    return [w for w, n in zip(WORDS, sizes, strict=True) if n - base == 1]
+
+
+async def _fit(spec: RequestSpec, count: Count, units: Sequence[str]) -> RequestSpec:
+    """Drop words from the end while the prompt is too long (as many as the tokens per word
+    seen so far suggest), pad with one-token words while it is too short."""
     target = spec.expected_prompt_tokens
     if target is None:
         return spec
@@ -64,12 +79,14 @@ async def _fit(spec: RequestSpec, count: Count) -> RequestSpec:
         if diff == 0:
             break
         if diff > 0:
-            prompt += words(rng, diff)
+            pad = units or list(WORDS)
+            prompt += "".join(" " + rng.choice(pad) for _ in range(diff))
             tail += diff
         else:
-            drop = min(-diff, tail)
+            per_word = max(1.0, measured / max(1, prompt.count(" ")))
+            drop = min(tail, max(1, math.ceil(-diff / per_word)))
             if drop == 0:
-                break
+                break  # the shared part alone is too long: keep what it is
             prompt = prompt[: _cut(prompt, drop)]
             tail -= drop
         measured = await count(prompt)
@@ -85,7 +102,7 @@ def _cut(text: str, words_to_drop: int) -> int:
 
 
 async def calibrate(
-    specs: list[RequestSpec], count: Count, concurrency: int = 16
+    specs: list[RequestSpec], count: Count, units: Sequence[str], concurrency: int = 16
 ) -> list[RequestSpec]:
     """Specs whose prompts have exactly their expected token counts (as far as a few
     rounds of adding and dropping words get)."""
@@ -97,6 +114,6 @@ async def calibrate(
 
     async def one(spec: RequestSpec) -> RequestSpec:
         async with limit:
-            return await _fit(spec, count)
+            return await _fit(spec, count, units)
 
     return list(await asyncio.gather(*(one(s) for s in specs)))

@@ -13,6 +13,7 @@ import contextlib
 import math
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from llmobs.bench.serverside import ServerWatch, series_json, views
 from llmobs.bench.workload import RequestSpec
 from llmobs.errors import ConfigError, TargetError, TargetUnreachable
 from llmobs.scrape.fetch import normalize_url
+from llmobs.sim.tokenizer import load as load_tokenizer
 
 
 class RecordSink:
@@ -114,11 +116,15 @@ async def _get_models(base: str, headers: dict[str, str]) -> list[str]:
     return [str(m.get("id")) for m in data or [] if isinstance(m, dict)]
 
 
-def build_specs(cfg: RunConfig) -> list[RequestSpec]:
+def build_specs(cfg: RunConfig, vocabulary: Sequence[str] = workload.WORDS) -> list[RequestSpec]:
     if cfg.dataset == "trace":
         assert cfg.dataset_path is not None
         specs = workload.trace_workload(
-            cfg.dataset_path, time_scale=cfg.time_scale, limit=cfg.num_prompts, seed=cfg.seed
+            cfg.dataset_path,
+            time_scale=cfg.time_scale,
+            limit=cfg.num_prompts,
+            seed=cfg.seed,
+            vocabulary=vocabulary,
         )
     else:
         count = cfg.num_prompts or (0 if cfg.duration else DEFAULT_PROMPTS)
@@ -148,6 +154,7 @@ def build_specs(cfg: RunConfig) -> list[RequestSpec]:
                 range_ratio=cfg.range_ratio,
                 prefix_len=cfg.prefix_len,
                 seed=cfg.seed,
+                vocabulary=vocabulary,
             )
     if not specs:
         raise ConfigError("the workload is empty: nothing to send")
@@ -178,14 +185,11 @@ async def prepare(cfg: RunConfig, base_url: str, api_key: str | None) -> Prepare
             f"model {model!r} is not served by {base_url}; it serves: {', '.join(models)}"
         )
     target = Target(base_url.rstrip("/") + cfg.endpoint, model, cfg.chat, headers, cfg.timeout_s)
-    specs = build_specs(cfg)
     notes = []
     counter: calibrate.Count | None
     async with aiohttp.ClientSession() as session:
         if cfg.tokenizer is not None:
-            from llmobs.sim.tokenizer import load
-
-            counter = calibrate.local_counter(load(cfg.tokenizer))
+            counter = calibrate.local_counter(load_tokenizer(cfg.tokenizer))
             notes.append(f"prompt lengths made exact with the tokenizer in {cfg.tokenizer}")
         else:
             counter = await calibrate.server_counter(session, base_url, model, headers)
@@ -195,8 +199,20 @@ async def prepare(cfg: RunConfig, base_url: str, api_key: str | None) -> Prepare
                 else "the server has no /tokenize: prompt lengths are "
                 "approximate; the real ones come from usage.prompt_tokens"
             )
+        vocabulary: Sequence[str] = workload.WORDS
         if counter is not None and cfg.dataset != "sharegpt":
-            specs = await calibrate.calibrate(specs, counter)
+            units = await calibrate.unit_words(counter)
+            if len(units) >= calibrate.MIN_UNITS:
+                vocabulary = units
+            if len(units) < len(workload.WORDS):
+                notes.append(
+                    f"{len(units)} of the {len(workload.WORDS)} prompt words are one token "
+                    "for this tokenizer; prompts use those"
+                    + ("" if len(units) >= calibrate.MIN_UNITS else " where they can")
+                )
+        specs = build_specs(cfg, vocabulary)
+        if counter is not None and cfg.dataset != "sharegpt":
+            specs = await calibrate.calibrate(specs, counter, vocabulary)
     return Prepared(target, specs, notes)
 
 

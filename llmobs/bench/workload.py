@@ -2,8 +2,9 @@
 
 Prompts are words drawn from a list of short common English words, each written with a
 leading space: one token each for the emulator's tokenizer and, for nearly all of them, for
-real BPE vocabularies. ``calibrate`` (``llmobs.bench.calibrate``) then makes the length exact
-against the server's ``/tokenize`` or a local tokenizer. Lengths follow vLLM's
+real BPE vocabularies; given a tokenizer, ``calibrate`` (``llmobs.bench.calibrate``) keeps
+only the words that are one token for it, and makes each length exact against the server's
+``/tokenize`` or the local tokenizer. Lengths follow vLLM's
 ``--random-range-ratio``: uniform integers in ``[floor(L(1-r)), ceil(L(1+r))]``. Trace rows
 (Mooncake JSONL) keep their timestamps and turn ``hash_ids`` into 512-token blocks that are
 equal wherever the ids are, so the server sees the trace's prefix sharing. Pure but for
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -152,8 +154,8 @@ class RequestSpec:
     tail_words: int = 0  # words after the shared part: what calibration may change
 
 
-def words(rng: random.Random, count: int) -> str:
-    return "".join(" " + rng.choice(WORDS) for _ in range(count))
+def words(rng: random.Random, count: int, vocabulary: Sequence[str] = WORDS) -> str:
+    return "".join(" " + rng.choice(vocabulary) for _ in range(count))
 
 
 def lengths(count: int, mean: int, range_ratio: float, rng: random.Random) -> list[int]:
@@ -173,28 +175,34 @@ def random_workload(
     range_ratio: float = 0.0,
     prefix_len: int = 0,
     seed: int = 0,
+    vocabulary: Sequence[str] = WORDS,
 ) -> list[RequestSpec]:
     """Prompts of ``isl`` tokens (plus a ``prefix_len`` prefix shared by all) asking for
     ``osl`` tokens; each prompt is otherwise unique, so no accidental prefix-cache hits."""
     if isl < 1 or osl < 1:
         raise ConfigError("--isl and --osl must be at least 1")
     rng = random.Random(seed)
-    prefix = words(random.Random(f"prefix-{seed}"), prefix_len)
+    prefix = words(random.Random(f"prefix-{seed}"), prefix_len, vocabulary)
     inputs = lengths(len(offsets), isl, range_ratio, rng)
     outputs = lengths(len(offsets), osl, range_ratio, rng)
     specs = []
     for i, (offset, n_in, n_out) in enumerate(zip(offsets, inputs, outputs, strict=True)):
-        text = prefix + words(random.Random(f"{seed}-{i}"), n_in)
+        text = prefix + words(random.Random(f"{seed}-{i}"), n_in, vocabulary)
         specs.append(RequestSpec(i, offset, text, prefix_len + n_in, n_out, tail_words=n_in))
     return specs
 
 
-def _block(hash_id: int, tokens: int, seed: int) -> str:
-    return words(random.Random(f"block-{seed}-{hash_id}"), tokens)
+def _block(hash_id: int, tokens: int, seed: int, vocabulary: Sequence[str]) -> str:
+    return words(random.Random(f"block-{seed}-{hash_id}"), tokens, vocabulary)
 
 
 def trace_workload(
-    path: Path, *, time_scale: float = 1.0, limit: int | None = None, seed: int = 0
+    path: Path,
+    *,
+    time_scale: float = 1.0,
+    limit: int | None = None,
+    seed: int = 0,
+    vocabulary: Sequence[str] = WORDS,
 ) -> list[RequestSpec]:
     """Mooncake rows: ``timestamp`` (ms) times ``time_scale``, ``input_length``,
     ``output_length``, ``hash_ids`` (512-token blocks; equal ids share a prefix)."""
@@ -220,9 +228,9 @@ def trace_workload(
         if n_in < 1 or n_out < 1:
             raise ConfigError(f"{path}:{number}: input and output lengths must be positive")
         full = min(len(hash_ids), n_in // TRACE_BLOCK)
-        shared = "".join(_block(h, TRACE_BLOCK, seed) for h in hash_ids[:full])
+        shared = "".join(_block(h, TRACE_BLOCK, seed, vocabulary) for h in hash_ids[:full])
         tail = n_in - full * TRACE_BLOCK
-        text = shared + words(random.Random(f"tail-{seed}-{number}"), tail)
+        text = shared + words(random.Random(f"tail-{seed}-{number}"), tail, vocabulary)
         specs.append(RequestSpec(len(specs), offset, text, n_in, n_out, tail_words=tail))
     if specs:
         first = specs[0].offset

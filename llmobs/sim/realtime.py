@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from dataclasses import dataclass, field
 
 from llmobs.sim.instance import Instance
@@ -19,6 +20,7 @@ from llmobs.sim.request import SimRequest, State
 from llmobs.sim.stats import LiveState
 
 RESYNC_S = 0.05
+ARRIVALS_KEPT = 1_000_000
 
 
 class Delivery:
@@ -72,6 +74,9 @@ class RealtimeEngine:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._fixed: set[SimRequest] = set()
+        # when each request arrived (loop clock): what a load generator's achieved rate is
+        # checked against (GET /sim/arrivals)
+        self.arrivals: deque[float] = deque(maxlen=ARRIVALS_KEPT)
         settings = instance.settings
         self._ttft = (settings.fixed_ttft_ms or 0) / 1000
         self._itl = (settings.fixed_itl_ms or 0) / 1000
@@ -98,6 +103,7 @@ class RealtimeEngine:
     def submit(self, request: SimRequest) -> Delivery:
         delivery = Delivery()
         request.payload = delivery
+        self.arrivals.append(request.arrival)
         if self.fixed:
             self._fixed.add(request)
             asyncio.get_running_loop().create_task(self._fixed_request(request, delivery))
@@ -165,6 +171,7 @@ class RealtimeEngine:
             for k in range(request.max_tokens):
                 due = request.arrival + self._ttft + k * self._itl
                 await self._sleep_until(due)
+                self.lag.record(max(0.0, asyncio.get_running_loop().time() - due))
                 if request.state is State.FINISHED:
                     return
                 if k == 0:

@@ -87,6 +87,7 @@ class EngineServer:
         post("/detokenize", self.detokenize)
         get("/metrics", self.metrics)
         get("/sim/lag", self.lag)
+        get("/sim/arrivals", self.arrivals)
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
         return app
@@ -164,6 +165,21 @@ class EngineServer:
                 "worst_s": lag.worst,
                 "mean_s": lag.total / lag.steps if lag.steps else 0.0,
                 "p99_s": p99,
+            }
+        )
+
+    async def arrivals(self, request: web.Request) -> web.Response:
+        """When requests arrived, in seconds after the first (the emulator's monotonic clock):
+        the server-side truth a load generator's achieved rate is checked against."""
+        times = list(self.engine.arrivals)
+        first = times[0] if times else 0.0
+        span = times[-1] - first if len(times) > 1 else None
+        return json_response(
+            {
+                "count": len(times),
+                "span_s": span,
+                "rate": (len(times) - 1) / span if span else None,
+                "times": [round(t - first, 6) for t in times],
             }
         )
 

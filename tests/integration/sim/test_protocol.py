@@ -250,6 +250,8 @@ def test_fixed_latency_mode_is_exact_under_load() -> None:
     with SimHost(settings) as host:
         ttfts, gaps = asyncio.run(_fixed_load(host.url, concurrent=30))
         snap = snapshot(parse(asyncio.run(_text(host.url + "/metrics"))))
+        arrivals = json.loads(asyncio.run(_text(host.url + "/sim/arrivals")))
+        lag = json.loads(asyncio.run(_text(host.url + "/sim/lag")))
     # the server's own clock: exactly the fixed values, whatever the load
     ttft, itl = snap.histograms["ttft_seconds"], snap.histograms["itl_seconds"]
     assert ttft.count == 30 and ttft.sum == pytest.approx(30 * 0.040)
@@ -257,6 +259,10 @@ def test_fixed_latency_mode_is_exact_under_load() -> None:
     # the client (sharing this process with the server) sees the same shape
     assert min(ttfts) >= 0.040 and max(ttfts) - min(ttfts) < 0.010, ttfts
     assert sum(gaps) / len(gaps) == pytest.approx(0.005, abs=0.001)
+    # the emulator's own record: every arrival, and how late its tokens went out
+    assert arrivals["count"] == 30 and arrivals["times"][0] == 0.0
+    assert arrivals["times"] == sorted(arrivals["times"])
+    assert lag["steps"] == 30 * 20  # one per token in fixed-latency mode
 
 
 async def _fixed_load(url: str, concurrent: int) -> tuple[list[float], list[float]]:

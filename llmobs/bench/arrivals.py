@@ -2,8 +2,11 @@
 
 Gaps are gamma-distributed with shape ``burstiness`` and mean ``1/rate`` (vLLM's
 ``--burstiness``): 1 is a Poisson process (exponential gaps), below 1 burstier, above 1 more
-regular, ``inf`` evenly spaced. Unlike vLLM, the offsets are not rescaled to end at exactly
-N/rate: that would no longer be a Poisson process. Pure.
+regular, ``inf`` evenly spaced. A run of N requests is then scaled so its last send is at
+exactly N/rate, as vLLM does: a Poisson process conditioned on N arrivals by then (the gaps
+become the spacings of uniform points, still exponential in shape), whose achieved rate is the
+one asked for instead of wandering by 1/sqrt(N) from seed to seed. A run for a duration keeps
+the unscaled process and its random count. Pure.
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ import numpy as np
 from llmobs.errors import ConfigError
 
 
-def offsets(count: int, rate: float, burstiness: float = 1.0, seed: int = 0) -> list[float]:
-    """Send times (seconds from the start) of ``count`` requests at ``rate`` per second.
+def offsets(
+    count: int, rate: float, burstiness: float = 1.0, seed: int = 0, *, exact: bool = True
+) -> list[float]:
+    """Send times (seconds from the start) of ``count`` requests at ``rate`` per second, the
+    last at exactly ``count / rate`` unless ``exact`` is False.
 
     ``rate`` inf sends everything at once (time 0).
     """
@@ -34,6 +40,8 @@ def offsets(count: int, rate: float, burstiness: float = 1.0, seed: int = 0) -> 
         rng = np.random.default_rng(seed)
         gaps = rng.gamma(shape=burstiness, scale=1.0 / (rate * burstiness), size=count)
     times = np.cumsum(gaps)
+    if exact:
+        times *= (count / rate) / times[-1]
     return [float(t) for t in times]
 
 
@@ -46,7 +54,7 @@ def offsets_for_duration(
     expected = rate * duration
     batch = max(16, int(expected + 6 * math.sqrt(expected) + 16))
     while True:
-        times = offsets(batch, rate, burstiness, seed)
+        times = offsets(batch, rate, burstiness, seed, exact=False)
         if times and times[-1] >= duration:
             return [t for t in times if t < duration]
         batch *= 2

@@ -106,7 +106,7 @@ class RealtimeEngine:
         self.arrivals.append(request.arrival)
         if self.fixed:
             self._fixed.add(request)
-            asyncio.get_running_loop().create_task(self._fixed_request(request, delivery))
+            self._fixed_request(request, delivery)
         else:
             self.core.submit(request, request.arrival)
             self._wake.set()
@@ -163,46 +163,53 @@ class RealtimeEngine:
                 clock = end
 
     # -- fixed-latency mode -----------------------------------------------------------------
-    async def _fixed_request(self, request: SimRequest, delivery: Delivery) -> None:
-        stats = self.instance.stats
+    def _fixed_request(self, request: SimRequest, delivery: Delivery) -> None:
+        """Token k at exactly ``arrival + ttft + k * itl``: a chain of timer callbacks, one
+        per token (no task per request: cheap at tens of thousands of tokens a second)."""
         request.queued_ts = request.scheduled_ts = request.arrival
         request.state = State.RUNNING
-        try:
-            for k in range(request.max_tokens):
-                due = request.arrival + self._ttft + k * self._itl
-                await self._sleep_until(due)
-                self.lag.record(max(0.0, asyncio.get_running_loop().time() - due))
-                if request.state is State.FINISHED:
-                    return
-                if k == 0:
-                    request.first_token_ts = due
-                    stats.prefilled(request.prompt_tokens, 0, False)
-                    stats.observe("ttft", due - request.arrival)
-                else:
-                    stats.observe("itl", self._itl)
-                request.last_token_ts = due
-                request.num_output = k + 1
-                stats.step(due, 1, 1)
-                last = k + 1 == request.max_tokens
-                if last:
-                    request.state = State.FINISHED
-                    stats.finish(
-                        request.finish_reason,
-                        arrival=request.arrival,
-                        queued=request.arrival,
-                        scheduled=request.arrival,
-                        first_token=request.first_token_ts,
-                        last_token=due,
-                        end=due,
-                        prompt_tokens=request.prompt_tokens,
-                        output_tokens=request.num_output,
-                        max_tokens=request.max_tokens,
-                        cached_tokens=0,
-                        preemptions=0,
-                    )
-                delivery.push(1, last)
-        finally:
+        self._fixed_next(request, delivery, 0)
+
+    def _fixed_next(self, request: SimRequest, delivery: Delivery, k: int) -> None:
+        due = request.arrival + self._ttft + k * self._itl
+        asyncio.get_running_loop().call_at(due, self._fixed_token, request, delivery, k, due)
+
+    def _fixed_token(self, request: SimRequest, delivery: Delivery, k: int, due: float) -> None:
+        self.lag.record(max(0.0, asyncio.get_running_loop().time() - due))
+        if request.state is State.FINISHED:  # aborted: the client went away
             self._fixed.discard(request)
+            return
+        stats = self.instance.stats
+        if k == 0:
+            request.first_token_ts = due
+            stats.prefilled(request.prompt_tokens, 0, False)
+            stats.observe("ttft", due - request.arrival)
+        else:
+            stats.observe("itl", self._itl)
+        request.last_token_ts = due
+        request.num_output = k + 1
+        stats.step(due, 1, 1)
+        last = k + 1 == request.max_tokens
+        if last:
+            request.state = State.FINISHED
+            self._fixed.discard(request)
+            stats.finish(
+                request.finish_reason,
+                arrival=request.arrival,
+                queued=request.arrival,
+                scheduled=request.arrival,
+                first_token=request.first_token_ts,
+                last_token=due,
+                end=due,
+                prompt_tokens=request.prompt_tokens,
+                output_tokens=request.num_output,
+                max_tokens=request.max_tokens,
+                cached_tokens=0,
+                preemptions=0,
+            )
+        delivery.push(1, last)
+        if not last:
+            self._fixed_next(request, delivery, k + 1)
 
     def _fixed_live(self) -> LiveState:
         """Gauges in fixed-latency mode: what the active requests would hold."""

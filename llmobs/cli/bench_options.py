@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import yaml
 from pydantic import ValidationError
 
 from llmobs.bench.config import RunConfig
@@ -32,6 +33,12 @@ def _field(name: str, *decls: str, **kwargs: Any) -> Callable[[F], F]:
 
 
 OPTIONS: tuple[Callable[[F], F], ...] = (
+    click.option(
+        "--config",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="A scenario file (YAML) of these settings, by field name (isl, request_rate, "
+        "...); the options given here override it. Unknown keys are errors.",
+    ),
     _field("base_url", metavar="URL"),
     _field("endpoint", type=click.Choice(["/v1/completions", "/v1/chat/completions"])),
     _field("model"),
@@ -118,26 +125,49 @@ def given(ctx: click.Context, options: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in options.items() if ctx.get_parameter_source(k) not in defaulted}
 
 
+def load_scenario(path: Path) -> dict[str, Any]:
+    """A scenario file's settings; a relative dataset_path is relative to the file."""
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read the scenario {path}: {exc}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: a scenario is a mapping of settings (isl: 2500, ...)")
+    data = {str(k): v for k, v in loaded.items()}
+    if isinstance(data.get("dataset_path"), str):
+        data["dataset_path"] = (path.parent / data["dataset_path"]).resolve()
+    return data
+
+
 def build_config(options: dict[str, Any], dataset_file: str | None) -> tuple[RunConfig, str | None]:
-    """The run's config from the options given, and the API key (kept apart: never saved)."""
+    """The run's config from the options given (over a scenario file's), and the API key
+    (kept apart: never saved)."""
     data = dict(options)
     api_key = data.pop("api_key", None) or None
-    data["dataset"], data["dataset_path"] = _dataset(
-        data.get("dataset", "random"), data.get("dataset_path"), dataset_file
-    )
+    scenario_path = data.pop("config", None)
+    base = load_scenario(scenario_path) if scenario_path is not None else {}
+    if "dataset" in data or data.get("dataset_path") or dataset_file or not base:
+        data["dataset"], data["dataset_path"] = _dataset(
+            data.get("dataset", base.get("dataset", "random")),
+            data.get("dataset_path"),
+            dataset_file,
+        )
     if "percentiles" in data:
         data["percentiles"] = _percentiles(data["percentiles"])
     if "scrape" in data:
         data["scrape"] = tuple(
             url.strip() for item in data["scrape"] for url in item.split(",") if url.strip()
         )
+    data = {**base, **{k: v for k, v in data.items() if v is not None}}
     if data.get("slo"):
-        parse_slo(data["slo"])  # a bad SLO fails now, not after the run
-    data = {k: v for k, v in data.items() if v is not None}
+        parse_slo(str(data["slo"]))  # a bad SLO fails now, not after the run
     try:
         return RunConfig.model_validate(data), api_key
     except ValidationError as exc:
-        raise ConfigError("; ".join(_problem(item) for item in exc.errors())) from None
+        where = f" (in {scenario_path} or the options)" if scenario_path else ""
+        raise ConfigError("; ".join(_problem(item) for item in exc.errors()) + where) from None
 
 
 def _problem(item: Any) -> str:
@@ -145,5 +175,7 @@ def _problem(item: Any) -> str:
     if not item["loc"]:
         return message
     name = str(item["loc"][0])
+    if name not in RunConfig.model_fields:
+        return f"{name!r} is not a setting (llmbench run --help lists them)"
     flag = "--timeout" if name == "timeout_s" else "--" + name.replace("_", "-")
     return f"{flag}: {message}"

@@ -121,3 +121,27 @@ def test_other_files_are_refused_clearly(tmp_path: Path, content: str, message: 
     path.write_text(content)
     with pytest.raises(ConfigError, match=message):
         load_run(path)
+
+
+SCENARIOS = sorted((Path(__file__).parents[3] / "bench" / "scenarios").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_shipped_scenarios_are_valid(path: Path) -> None:
+    cfg, _ = build_config({"config": path}, None)
+    assert cfg.model_fields_set  # it set something
+    if cfg.dataset_path is not None:
+        assert cfg.dataset_path.is_file()
+
+
+def test_options_override_the_scenario_and_unknown_keys_fail(tmp_path: Path) -> None:
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("isl: 2500\nosl: 100\nrequest_rate: 4\n")
+    cfg, _ = build_config({"config": scenario, "request_rate": 8.0}, None)
+    assert (cfg.isl, cfg.osl, cfg.request_rate) == (2500, 100, 8.0)
+    scenario.write_text("isl: 2500\nrequest_rat: 4\n")
+    with pytest.raises(ConfigError, match="'request_rat' is not a setting"):
+        build_config({"config": scenario}, None)
+    scenario.write_text("- isl\n")
+    with pytest.raises(ConfigError, match="a mapping of settings"):
+        build_config({"config": scenario}, None)

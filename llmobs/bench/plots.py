@@ -52,7 +52,11 @@ def run_plots(records: Sequence[RequestRecord], series: Sequence[Series], out: P
     ):
         ax = figure.add_subplot(2, 2, i + 1)
         _cdf(ax, values, name)
-        ax.set(title=f"{name} CDF", xlabel="ms", ylabel="fraction of requests")
+        ax.set(
+            title=f"{name} CDF",
+            xlabel="ms",
+            ylabel="fraction" if name == "ITL" else "fraction of requests",
+        )
         ax.grid(alpha=0.3)
     paths.append(_save(figure, out / "latency_cdf.png"))
 

@@ -1,8 +1,8 @@
-"""The main job, end to end on a laptop: a real vLLM (CPU) under load, read by llmobs scrape.
+"""A real vLLM (CPU) under load, read by llmobs scrape: ``.venv/bin/python scripts/real-vllm/demo.py``.
 
 Starts the CPU vLLM built by setup.sh on a free port, waits until it is healthy, opens a
 20-second ``llmobs scrape --window`` while sending streamed completions, and prints what
-llmobs measured; then stops the server. Run through ``scripts/demo``.
+llmobs measured; then stops the server. Needs scripts/setup first.
 """
 
 from __future__ import annotations

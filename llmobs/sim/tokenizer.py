@@ -62,11 +62,31 @@ class Tokenizer(Protocol):
 
 
 class BasicTokenizer:
+    """Each word or punctuation mark (with its leading space) is a token whose id is its
+    crc32. ``decode`` gives back the pieces it has seen (up to ``REMEMBERED`` of them) and
+    ``UNKNOWN`` for others, one token each: ``/detokenize`` of any ids has that many tokens."""
+
     name = "llmobs-basic"
+    REMEMBERED = 1_000_000
+    UNKNOWN = " the"
+
+    def __init__(self) -> None:
+        self._pieces: dict[int, str] = {}
 
     def encode(self, text: str, *, special: bool = True) -> list[int]:
         # crc32 of each piece: stable across runs and machines (unlike hash())
-        return [zlib.crc32(piece.encode()) for piece in _BASIC.findall(text)]
+        ids = []
+        pieces = self._pieces
+        room = len(pieces) < self.REMEMBERED
+        for piece in _BASIC.findall(text):
+            token = zlib.crc32(piece.encode())
+            ids.append(token)
+            if room and token not in pieces:
+                pieces[token] = piece
+        return ids
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return "".join(self._pieces.get(i, self.UNKNOWN) for i in ids)
 
     def count(self, text: str) -> int:
         return len(_BASIC.findall(text))

@@ -83,3 +83,11 @@ def test_hugging_face_tokenizer(hf_folder: Path) -> None:
 def test_not_a_tokenizer_folder(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"no tokenizer\.json"):
         load(tmp_path)
+
+
+def test_basic_tokenizer_decodes_what_it_encoded_and_keeps_counts() -> None:
+    tok = BasicTokenizer()
+    text = "The quick brown fox, 12345 jumps!\n over"
+    assert tok.decode(tok.encode(text)) == text
+    unknown = [1, 2, 3]  # ids it never produced: one token each, so lengths survive
+    assert tok.count(tok.decode(unknown)) == 3

@@ -70,10 +70,16 @@ async def send(
     clock: Clock,
     chat: bool,
 ) -> None:
-    """Send one request and fill ``record`` in; never raises for the request's failures."""
+    """Send one request and fill ``record`` in; never raises for the request's failures.
+
+    ``record.sent`` is taken when the body has been written to the socket (``sent_hook``,
+    on the session's trace config); until then it holds the time the request was started, so
+    a request that never got written still has one."""
     record.sent = clock()
     try:
-        async with session.post(url, data=body, headers=headers) as response:
+        async with session.post(
+            url, data=body, headers=headers, trace_request_ctx=record
+        ) as response:
             record.status = response.status
             if response.status != 200:
                 text = (await response.content.read(2000)).decode("utf-8", "replace")
@@ -94,6 +100,24 @@ async def send(
     except aiohttp.ClientError as exc:
         record.error = f"{type(exc).__name__}: {exc}"
         record.error_kind = "connection"
+
+
+def sent_hook(clock: Clock) -> aiohttp.TraceConfig:
+    """Stamps ``record.sent`` when the request body is on the wire: the request's building
+    in the client (about 0.35 ms, up to 1 ms, in aiohttp) is not the server's latency."""
+
+    async def written(
+        session: aiohttp.ClientSession,
+        context: Any,
+        params: aiohttp.TraceRequestChunkSentParams,
+    ) -> None:
+        record = context.trace_request_ctx
+        if isinstance(record, RequestRecord):
+            record.sent = clock()
+
+    config = aiohttp.TraceConfig()
+    config.on_request_chunk_sent.append(written)
+    return config
 
 
 async def _read_stream(

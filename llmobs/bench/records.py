@@ -2,7 +2,8 @@
 
 Times are seconds from the run's start (one monotonic clock for every worker process):
 ``scheduled`` (the open loop's plan), ``dispatched`` (when the generator got to it: later is
-schedule lag), ``sent`` (after any ``--max-concurrency`` wait: the client queue),
+schedule lag), ``sent`` (when the request body was on the wire, after any
+``--max-concurrency`` wait and the request's building: the client queue),
 ``first_token`` and ``end`` as the client saw them, and every content chunk's arrival.
 """
 

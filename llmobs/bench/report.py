@@ -345,6 +345,9 @@ def _warnings(doc: dict[str, Any]) -> list[str]:
         )
     elif s["multi_token_chunks"] is None:
         notes.append("The server did not report tokens per chunk; ITL is per chunk.")
+    for server in doc.get("servers", []):
+        if server.get("errors"):
+            notes.append(f"Scraping {server['url']} failed: {server['errors'][0]}")
     if s["failed"]:
         kinds = ", ".join(f"{k}: {v}" for k, v in sorted(s["errors"].items()))
         notes.append(f"{s['failed']} request(s) failed ({kinds}). First errors:")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import multiprocessing
 import os
 import queue as queue_module
@@ -24,7 +25,7 @@ from typing import Any
 
 import aiohttp
 
-from llmobs.bench.client import payload, send
+from llmobs.bench.client import payload, send, sent_hook
 from llmobs.bench.records import RequestRecord
 from llmobs.bench.workload import RequestSpec
 
@@ -127,7 +128,10 @@ async def run_load(
 
     watcher = asyncio.create_task(_watch_loop(health, done_watching))
     async with aiohttp.ClientSession(
-        connector=connector, timeout=timeout, read_bufsize=READ_BUFFER
+        connector=connector,
+        timeout=timeout,
+        read_bufsize=READ_BUFFER,
+        trace_configs=[sent_hook(clock)],
     ) as session:
         try:
             for spec in sorted(specs, key=lambda s: s.offset):
@@ -213,6 +217,7 @@ def _worker_main(
 
     health = Health()
     try:
+        gc.freeze()  # the schedule is never garbage: keep collections short
         out.put(("ready", index))
         go.wait()  # every worker is up: the parent sets the shared start time
         asyncio.run(_worker_load(specs, target, start.value, emit, max_concurrency, index, health))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import math
 import sys
 import time
@@ -249,6 +250,7 @@ async def _run(
     if watch is not None:
         helpers.append(asyncio.create_task(watch.run(stop)))
     finished = False
+    gc.freeze()  # the workload built so far is never garbage: keep collections short
     try:
         if cfg.workers == 1:
             health = await run_load(
@@ -262,6 +264,7 @@ async def _run(
             health = await _run_pool(timed, prepared.target, cfg, sink)
         finished = True
     finally:
+        gc.unfreeze()
         stop.set()
         await asyncio.gather(*helpers, return_exceptions=True)
         if watch is not None and finished:

@@ -77,6 +77,9 @@ class RealtimeEngine:
         # when each request arrived (loop clock): what a load generator's achieved rate is
         # checked against (GET /sim/arrivals)
         self.arrivals: deque[float] = deque(maxlen=ARRIVALS_KEPT)
+        # fixed-latency mode: how long after its arrival each first token really went out
+        # (the due time plus the loop's own lateness)
+        self.first_tokens: deque[float] = deque(maxlen=ARRIVALS_KEPT)
         settings = instance.settings
         self._ttft = (settings.fixed_ttft_ms or 0) / 1000
         self._itl = (settings.fixed_itl_ms or 0) / 1000
@@ -175,7 +178,10 @@ class RealtimeEngine:
         asyncio.get_running_loop().call_at(due, self._fixed_token, request, delivery, k, due)
 
     def _fixed_token(self, request: SimRequest, delivery: Delivery, k: int, due: float) -> None:
-        self.lag.record(max(0.0, asyncio.get_running_loop().time() - due))
+        now = asyncio.get_running_loop().time()
+        self.lag.record(max(0.0, now - due))
+        if k == 0:
+            self.first_tokens.append(now - request.arrival)
         if request.state is State.FINISHED:  # aborted: the client went away
             self._fixed.discard(request)
             return

@@ -170,7 +170,8 @@ class EngineServer:
 
     async def arrivals(self, request: web.Request) -> web.Response:
         """When requests arrived, in seconds after the first (the emulator's monotonic clock):
-        the server-side truth a load generator's achieved rate is checked against."""
+        the server-side truth a load generator's achieved rate is checked against; and, in
+        fixed-latency mode, how long after its arrival each first token really went out."""
         times = list(self.engine.arrivals)
         first = times[0] if times else 0.0
         span = times[-1] - first if len(times) > 1 else None
@@ -180,6 +181,7 @@ class EngineServer:
                 "span_s": span,
                 "rate": (len(times) - 1) / span if span else None,
                 "times": [round(t - first, 6) for t in times],
+                "first_token_s": [round(t, 6) for t in self.engine.first_tokens],
             }
         )
 

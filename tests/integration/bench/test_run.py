@@ -13,6 +13,7 @@ import pytest
 
 from llmobs.bench.config import RunConfig
 from llmobs.bench.harness import Run, benchmark, load_run
+from llmobs.bench.report import table
 from llmobs.errors import TargetError, TargetUnreachable
 from llmobs.sim.config import EngineSettings
 from tests.fakeopenai import FakeOpenAI
@@ -154,3 +155,13 @@ def test_errors_are_counted_with_their_bodies(tmp_path: Path) -> None:
     s = result.doc["summary"]
     assert (s["completed"], s["failed"], s["errors"]) == (0, 4, {"http_500": 4})
     assert "KV cache full" in s["error_samples"][0]
+
+
+def test_a_scrape_target_that_is_down_is_reported_not_fatal(fixed: SimHost, tmp_path: Path) -> None:
+    with FakeOpenAI() as gone:
+        dead = gone.url("/metrics")
+    result = run(fixed.url, tmp_path, num_prompts=3, isl=10, osl=2, scrape=(dead,))
+    assert result.doc["summary"]["completed"] == 3
+    (server,) = result.doc["servers"]
+    assert server["errors"] and server["observations"]["ttft"] is None
+    assert f"Scraping {dead} failed" in table(result.doc)

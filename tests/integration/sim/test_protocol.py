@@ -263,6 +263,8 @@ def test_fixed_latency_mode_is_exact_under_load() -> None:
     assert arrivals["count"] == 30 and arrivals["times"][0] == 0.0
     assert arrivals["times"] == sorted(arrivals["times"])
     assert lag["steps"] == 30 * 20  # one per token in fixed-latency mode
+    assert len(arrivals["first_token_s"]) == 30
+    assert all(0.040 <= t < 0.2 for t in arrivals["first_token_s"])
 
 
 async def _fixed_load(url: str, concurrent: int) -> tuple[list[float], list[float]]:

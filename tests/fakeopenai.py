@@ -12,8 +12,10 @@ The prompt says what the server does, so one run can mix good and bad requests:
 * ``errorevent``  an ``{"error": ...}`` event in the stream (vLLM does this mid-stream)
 * ``http500``     HTTP 500 with a JSON error body
 * ``slow``        wait ``slow_s`` before the first token
+* ``reasoning``   (chat) half the tokens as ``reasoning_content`` deltas, then the answer
 
-``mode`` makes every request behave one way, whatever its prompt. ``/tokenize`` counts words
+``mode`` makes every request behave one way, whatever its prompt; ``models=False`` answers
+``/v1/models`` with 404, as some gateways do. ``/tokenize`` counts words
 plus ``tokenize_extra`` (like a BOS token), when enabled.
 """
 
@@ -30,9 +32,11 @@ from tests.servers import Handler, HTTPServer
 MODEL = "fake-model"
 
 
-def _chunk(text: str, chat: bool, usage: dict[str, int] | None = None) -> bytes:
+def _chunk(
+    text: str, chat: bool, usage: dict[str, int] | None = None, key: str = "content"
+) -> bytes:
     choice: dict[str, Any] = (
-        {"index": 0, "delta": {"content": text}, "finish_reason": None}
+        {"index": 0, "delta": {key: text}, "finish_reason": None}
         if chat
         else {"index": 0, "text": text, "finish_reason": None}
     )
@@ -47,11 +51,13 @@ class FakeOpenAI(HTTPServer):
         self,
         *,
         mode: str | None = None,
+        models: bool = True,
         tokenize_extra: int | None = None,
         slow_s: float = 0.2,
         gap_s: float = 0.002,
     ) -> None:
         self.mode = mode
+        self.serve_models = models
         self.tokenize_extra = tokenize_extra
         self.slow_s = slow_s
         self.gap_s = gap_s
@@ -65,6 +71,8 @@ class FakeOpenAI(HTTPServer):
 
     def _routes(self) -> dict[str, Handler]:
         async def models(request: web.Request) -> web.StreamResponse:
+            if not self.serve_models:
+                return web.Response(status=404, text="404 page not found")
             return web.json_response({"object": "list", "data": [{"id": MODEL}]})
 
         async def tokenize(request: web.Request) -> web.StreamResponse:
@@ -123,7 +131,8 @@ class FakeOpenAI(HTTPServer):
                     "total_tokens": prompt_tokens + sent,
                 }
             )
-            await response.write(_chunk(" tok" * n, chat, usage))
+            key = "reasoning_content" if mode == "reasoning" and sent <= total // 2 else "content"
+            await response.write(_chunk(" tok" * n, chat, usage, key))
             if mode == "malformed":
                 await response.write(b"data: {this is not json\n\n")
                 return response

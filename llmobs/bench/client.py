@@ -47,8 +47,13 @@ def payload(
     return json.dumps(body).encode()
 
 
+GENERATED = ("content", "reasoning_content", "reasoning", "tool_calls")
+
+
 def _content(event: dict[str, Any], chat: bool) -> bool:
-    """Whether a chunk carries generated content (a token, even one that prints nothing)."""
+    """Whether a chunk carries generated output: text, reasoning (vLLM's reasoning parsers
+    stream it apart from the answer) or tool calls, even a token that prints nothing. A
+    chat stream's opening chunk (a role and empty content) is not."""
     choices = event.get("choices")
     if not choices:
         return False
@@ -56,9 +61,13 @@ def _content(event: dict[str, Any], chat: bool) -> bool:
     if not chat:
         return "text" in choice
     delta = choice.get("delta") or {}
-    if "content" not in delta or delta.get("content") is None:
+    if (
+        delta.get("role")
+        and not delta.get("content")
+        and not any(delta.get(k) for k in GENERATED[1:])
+    ):
         return False
-    return not (delta.get("role") and delta.get("content") == "")
+    return any(delta.get(k) is not None for k in GENERATED)
 
 
 async def send(
@@ -100,11 +109,14 @@ async def send(
     except aiohttp.ClientError as exc:
         record.error = f"{type(exc).__name__}: {exc}"
         record.error_kind = "connection"
+    finally:
+        record.done = clock()
 
 
 def sent_hook(clock: Clock) -> aiohttp.TraceConfig:
-    """Stamps ``record.sent`` when the request body is on the wire: the request's building
-    in the client (about 0.35 ms, up to 1 ms, in aiohttp) is not the server's latency."""
+    """Stamps ``record.sent`` when the request body is on the wire (building the request in
+    the client, about 0.35 ms and up to 1 ms in aiohttp, is not the server's latency), and
+    ``record.connect`` with the time spent opening a new connection, when one was opened."""
 
     async def written(
         session: aiohttp.ClientSession,
@@ -115,8 +127,28 @@ def sent_hook(clock: Clock) -> aiohttp.TraceConfig:
         if isinstance(record, RequestRecord):
             record.sent = clock()
 
+    async def connecting(
+        session: aiohttp.ClientSession,
+        context: Any,
+        params: aiohttp.TraceConnectionCreateStartParams,
+    ) -> None:
+        record = context.trace_request_ctx
+        if isinstance(record, RequestRecord):
+            record.connect = -clock()
+
+    async def connected(
+        session: aiohttp.ClientSession,
+        context: Any,
+        params: aiohttp.TraceConnectionCreateEndParams,
+    ) -> None:
+        record = context.trace_request_ctx
+        if isinstance(record, RequestRecord) and record.connect is not None:
+            record.connect += clock()
+
     config = aiohttp.TraceConfig()
     config.on_request_chunk_sent.append(written)
+    config.on_connection_create_start.append(connecting)
+    config.on_connection_create_end.append(connected)
     return config
 
 
@@ -155,6 +187,8 @@ async def _read_stream(
                 if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
                     record.chunk_tokens.append(usage["completion_tokens"] - tokens_seen)
                     tokens_seen = usage["completion_tokens"]
+                    if isinstance(usage.get("prompt_tokens"), int):
+                        record.prompt_tokens = usage["prompt_tokens"]
             if isinstance(usage, dict) and not event.get("choices"):
                 record.prompt_tokens = usage.get("prompt_tokens")
                 record.output_tokens = usage.get("completion_tokens")

@@ -13,6 +13,8 @@ from typing import Literal, Self
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from llmobs.config import StrictModel
+from llmobs.errors import ConfigError
+from llmobs.scrape.fetch import normalize_url
 
 DEFAULT_PROMPTS = 200
 
@@ -41,7 +43,10 @@ class RunConfig(StrictModel):
     )
     max_concurrency: PositiveInt | None = Field(
         None,
-        description=("At most this many requests in flight; the wait is reported as client queue."),
+        description=(
+            "At most this many requests in flight (split over the workers, each its own "
+            "queue); the wait is reported as client queue."
+        ),
     )
     num_prompts: PositiveInt | None = Field(
         None,
@@ -86,7 +91,11 @@ class RunConfig(StrictModel):
     scrape_interval: PositiveFloat = Field(2.0, description="Seconds between scrapes.")
     workers: PositiveInt = Field(1, description="Load-generator processes.")
     timeout_s: PositiveFloat | None = Field(
-        None, description=("Per-request limit; none waits as long as the stream goes on.")
+        None,
+        description=(
+            "Per-request limit; none waits as long as the stream goes on (a stream silent "
+            "for 10 minutes fails anyway)."
+        ),
     )
     label: str | None = Field(None, description="A name for the run, kept in the result.")
     sim_model: str | None = Field(
@@ -111,6 +120,15 @@ class RunConfig(StrictModel):
             raise ValueError("--duration needs a finite --request-rate")
         if any(not 0 < p < 100 for p in self.percentiles):
             raise ValueError("percentiles must be between 0 and 100")
+        if self.max_concurrency is not None and self.max_concurrency < self.workers:
+            raise ValueError(
+                "--max-concurrency is split over the --workers: give at least one per worker"
+            )
+        for url in self.scrape:
+            try:
+                normalize_url(url)
+            except ConfigError as exc:
+                raise ValueError(f"--scrape: {exc}") from None
         return self
 
     @property

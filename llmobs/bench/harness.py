@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,11 +23,12 @@ from typing import Any
 
 from llmobs.bench.config import RunConfig
 from llmobs.bench.metrics import parse_slo, summarize
+from llmobs.bench.prepare import prepare
 from llmobs.bench.records import RequestRecord
 from llmobs.bench.report import SCHEMA_VERSION, client_verdict, result_json
 from llmobs.bench.runner import Health
 from llmobs.bench.serverside import Series, series_from_json
-from llmobs.bench.session import config_json, execute, prepare, result
+from llmobs.bench.session import config_json, execute, result
 from llmobs.config import validate
 from llmobs.errors import ConfigError
 from llmobs.sim.background import BackgroundSim
@@ -71,6 +74,20 @@ def write_json(path: Path, doc: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Ctrl-C is ignored until the block is done: the run is over, its result is being
+    written (in the main thread; elsewhere, no change)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @dataclass(frozen=True)
 class Emulated:
     base_url: str
@@ -101,10 +118,15 @@ def benchmark(cfg: RunConfig, base_url: str, api_key: str | None, out_dir: Path,
     """Prepare, run and save one benchmark; an interrupt still saves a partial result.
 
     Raises TargetError (unreachable, unknown model) before anything is sent."""
+    if (out_dir / RECORDS_FILE).exists():
+        raise ConfigError(f"{out_dir} already holds a run: give another --out, or remove it")
     prepared = asyncio.run(prepare(cfg, base_url, api_key))
     for note in prepared.notes:
         echo(note)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {out_dir}: {exc.strerror}") from None
     placeholder = {
         "version": SCHEMA_VERSION,
         "tool": "llmbench",
@@ -121,9 +143,10 @@ def benchmark(cfg: RunConfig, base_url: str, api_key: str | None, out_dir: Path,
         f"records go to {out_dir / RECORDS_FILE} as they finish"
     )
     outcome = execute(prepared, cfg, out_dir)
-    doc = result(outcome, cfg, prepared, base_url)
-    doc["state"] = "finished" if outcome.complete else "interrupted"
-    write_json(out_dir / RESULT_FILE, doc)
+    with deferred_interrupts():  # a second Ctrl-C must not cut the result in half
+        doc = result(outcome, cfg, prepared, base_url)
+        doc["state"] = "finished" if outcome.complete else "interrupted"
+        write_json(out_dir / RESULT_FILE, doc)
     series = outcome.watch.series if outcome.watch is not None else []
     return Run(doc, out_dir, outcome.sink.records, series)
 

@@ -1,13 +1,16 @@
 """What a run's records mean: vLLM's ``bench serve`` definitions, and what it does not show.
 
-* TTFT: first streamed content after the request was sent.
+* TTFT: first streamed content after the request was sent (its body on the wire: building
+  the request and opening a new connection are reported apart, as client queue and connect).
 * TPOT: per request, ``(E2EL - TTFT) / (output_tokens - 1)`` for requests of 2+ tokens; the
   distribution is over requests.
 * ITL: every gap between consecutive content chunks, pooled over all requests (long requests
   weigh more); chunks that carried several tokens are counted and reported.
 * E2EL: from sending to the last content chunk.
-* Throughput: completed requests and tokens over the run (first send to last completion).
-* Goodput: completed requests that met every SLO, per second.
+* Throughput: completed requests and tokens over the run (first send to the end of the last
+  request).
+* Goodput: completed requests that met every SLO, per second (a 1-token request meets any
+  TPOT SLO, as in vLLM).
 
 Beyond vLLM: TTFT and E2EL from the *scheduled* send time (so a late client cannot hide
 queueing), schedule lag and client-queue distributions, the achieved request rate, requests
@@ -74,9 +77,10 @@ class Slo:
     e2el: float | None = None
 
     def met(self, record: RequestRecord) -> bool:
+        one_token = record.output_tokens is not None and record.output_tokens < 2
         checks = (
             (self.ttft, ttft(record)),
-            (self.tpot, tpot(record)),
+            (self.tpot, 0.0 if one_token else tpot(record)),  # as vLLM's goodput
             (self.itl, max(itls(record), default=0.0)),
             (self.e2el, e2el(record)),
         )
@@ -147,7 +151,7 @@ class Summary:
     input_throughput: float | None
     output_throughput: float | None
     total_throughput: float | None
-    total_input_tokens: int
+    total_input_tokens: int | None
     total_output_tokens: int
     achieved_rate: float | None
     goodput: float | None
@@ -169,6 +173,8 @@ class Summary:
     errors: dict[str, int] = field(default_factory=dict)
     peak_output_throughput: float | None = None
     peak_concurrency: int = 0
+    new_connections: int = 0
+    connect: Distribution | None = None
 
 
 def summarize(
@@ -186,11 +192,13 @@ def summarize(
         return distribution(values, percentiles)
 
     started = [r.sent for r in measured if r.sent is not None]
-    ended = [r.end for r in ok if r.end is not None]
+    # to the end of the last request, however it ended (vLLM: the run's wall time)
+    ended = [e for r in measured if (e := r.done if r.done is not None else r.end) is not None]
     duration = (max(ended) - min(started)) if started and ended else None
     if duration is not None and duration <= 0:
         duration = None
     inputs = [r.prompt_tokens for r in ok if r.prompt_tokens is not None]
+    total_inputs = sum(inputs) if inputs else None  # the server reported no usage
     outputs = [r.output_tokens for r in ok if r.output_tokens is not None]
 
     def rate(amount: float) -> float | None:
@@ -217,12 +225,12 @@ def summarize(
     chunks = sum(len(r.chunk_times) for r in ok)
     multi: int | None = 0
     for r in ok:
-        if len(r.chunk_tokens) == len(r.chunk_times):
-            multi = (multi or 0) + sum(1 for n in r.chunk_tokens if n > 1)
-        elif r.output_tokens is not None and r.output_tokens > len(r.chunk_times):
+        if len(r.chunk_tokens) != len(r.chunk_times):
             multi = None  # the server did not say how many tokens each chunk carried
             break
+        multi = (multi or 0) + sum(1 for n in r.chunk_tokens if n > 1)
     errors = Counter(r.error_kind or "error" for r in failed)
+    connects = [r.connect for r in measured if r.connect is not None]
     return Summary(
         completed=len(ok),
         failed=len(failed),
@@ -230,10 +238,10 @@ def summarize(
         warmup=len(every) - len(measured),
         duration=duration,
         request_throughput=rate(len(ok)),
-        input_throughput=rate(sum(inputs)),
+        input_throughput=None if total_inputs is None else rate(total_inputs),
         output_throughput=rate(sum(outputs)),
-        total_throughput=rate(sum(inputs) + sum(outputs)),
-        total_input_tokens=sum(inputs),
+        total_throughput=None if total_inputs is None else rate(total_inputs + sum(outputs)),
+        total_input_tokens=total_inputs,
         total_output_tokens=sum(outputs),
         achieved_rate=achieved,
         goodput=good,
@@ -265,6 +273,8 @@ def summarize(
         errors=dict(errors),
         peak_output_throughput=_peak_tokens(ok),
         peak_concurrency=_peak_concurrency(ok),
+        new_connections=len(connects),
+        connect=dist(connects),
     )
 
 

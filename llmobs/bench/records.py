@@ -4,7 +4,9 @@ Times are seconds from the run's start (one monotonic clock for every worker pro
 ``scheduled`` (the open loop's plan), ``dispatched`` (when the generator got to it: later is
 schedule lag), ``sent`` (when the request body was on the wire, after any
 ``--max-concurrency`` wait and the request's building: the client queue),
-``first_token`` and ``end`` as the client saw them, and every content chunk's arrival.
+``first_token`` and ``end`` (the last content chunk) as the client saw them, ``done`` (when
+the request ended, however it ended), and every content chunk's arrival. ``connect`` is the
+time spent opening a new connection before sending, when one was opened (not in TTFT).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ class RequestRecord:
     dispatched: float | None = None
     sent: float | None = None
     first_token: float | None = None
-    end: float | None = None
+    end: float | None = None  # the last content chunk
+    done: float | None = None  # when the request ended, however it ended
+    connect: float | None = None  # seconds spent opening a new connection, if one was
     # compact arrays: a long run holds millions of chunk times
     chunk_times: array[float] = field(default_factory=lambda: array("d"))
     chunk_tokens: array[int] = field(default_factory=lambda: array("l"))  # from usage, if any

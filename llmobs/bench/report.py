@@ -30,6 +30,7 @@ class Verdict:
     loop_lag_p99: float | None
     loop_lag_max: float | None
     cpu_utilization: float | None
+    problems: list[str]
 
 
 def client_verdict(health: Health, summary: Summary) -> Verdict:
@@ -50,7 +51,7 @@ def client_verdict(health: Health, summary: Summary) -> Verdict:
         reasons.append(f"schedule lag p99 {sched * 1000:.1f} ms (requests sent late)")
     if cpu is not None and cpu > 0.9:
         reasons.append(f"load generator CPU at {cpu:.0%} of its cores")
-    return Verdict(bool(reasons), reasons, p99, worst, cpu)
+    return Verdict(bool(reasons), reasons, p99, worst, cpu, list(health.problems))
 
 
 def _ms(d: Distribution) -> dict[str, float | int | None]:
@@ -136,6 +137,8 @@ def result_json(
             "slo_attainment": s.slo_attainment,
             "peak_output_throughput": s.peak_output_throughput,
             "peak_concurrency": s.peak_concurrency,
+            "new_connections": s.new_connections,
+            "connect_ms": _ms(s.connect) if s.connect is not None else None,
             "ttft_ms": _ms(s.ttft),
             "tpot_ms": _ms(s.tpot),
             "itl_ms": _ms(s.itl),
@@ -159,6 +162,7 @@ def result_json(
             "loop_lag_p99_ms": _r(verdict.loop_lag_p99),
             "loop_lag_max_ms": _r(verdict.loop_lag_max),
             "cpu_utilization": verdict.cpu_utilization,
+            "problems": verdict.problems,
         },
         "servers": [server_json(v) for v in servers],
         "server_all": server_json(combined) if combined is not None else None,
@@ -222,7 +226,7 @@ def table(doc: dict[str, Any]) -> str:
             _num(s["achieved_rate"]) if c.get("request_rate") != "inf" else "- (all at once)",
         ),
         _line("Benchmark duration (s):", _num(s["duration_s"])),
-        _line("Total input tokens:", s["total_input_tokens"]),
+        _line("Total input tokens:", _num(s["total_input_tokens"])),
         _line("Total generated tokens:", s["total_output_tokens"]),
         _line("Request throughput (req/s):", _num(s["request_throughput"])),
     ]
@@ -258,6 +262,14 @@ def table(doc: dict[str, Any]) -> str:
             f"{_num(s['schedule_lag_ms']['max'], 3)}",
         ),
     ]
+    connect = s.get("connect_ms") or {}
+    if s.get("new_connections"):
+        out.append(
+            _line(
+                "New connections, connect median / P99 (ms):",
+                f"{s['new_connections']}, {_num(connect.get('p50'))} / {_num(connect.get('p99'))}",
+            )
+        )
     if c.get("max_concurrency"):
         out.append(
             _line(
@@ -322,6 +334,7 @@ def _pct(v: float | None) -> str:
 def _warnings(doc: dict[str, Any]) -> list[str]:
     s, client = doc["summary"], doc["client"]
     notes = []
+    notes += [f"PROBLEM: {p}" for p in client.get("problems", [])]
     if not doc["complete"]:
         notes.append(
             "INTERRUPTED: partial results, from the requests that finished "

@@ -68,6 +68,14 @@ class ServerWatch:
         self.start = start
         self.interval = interval
 
+    def rebase(self, start: float) -> None:
+        """Count time from ``start`` instead (the run's clock, once it is known)."""
+        shift = start - self.start
+        self.start = start
+        for series in self.series:
+            series.times = [t - shift for t in series.times]
+            series.snapshots = [(t - shift, snap) for t, snap in series.snapshots]
+
     async def scrape_now(self) -> None:
         results = await scrape_all([s.url for s in self.series], timeout_s=10.0)
         at = time.monotonic() - self.start

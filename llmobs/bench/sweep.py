@@ -101,6 +101,13 @@ def point(x: float, doc: dict[str, Any], run_dir: str) -> dict[str, Any]:
     return out
 
 
+def failed_point(x: float, run_dir: str, error: str) -> dict[str, Any]:
+    """A point that could not run (the server went away): no numbers, the reason."""
+    out: dict[str, Any] = {"x": x, "run": run_dir, "complete": False, "error": error}
+    out.update({name: None for name, _, _ in POINT_FIELDS})
+    return out
+
+
 def sweep_table(points: Sequence[dict[str, Any]], x_label: str) -> str:
     columns = (
         (x_label, "x"),
@@ -128,5 +135,12 @@ def sweep_table(points: Sequence[dict[str, Any]], x_label: str) -> str:
                 cells.append(f"{v:>12g}")
             else:
                 cells.append(f"{v:>12.2f}")
-        lines.append("".join(cells) + ("" if p.get("complete") else "  (interrupted)"))
+        note = (
+            "  (could not run)"
+            if p.get("error")
+            else ""
+            if p.get("complete")
+            else "  (interrupted)"
+        )
+        lines.append("".join(cells) + note)
     return "\n".join(lines)

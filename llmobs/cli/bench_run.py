@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -19,7 +19,7 @@ from llmobs.bench.harness import Run, benchmark, default_out_dir, emulator, load
 from llmobs.bench.plots import run_plots
 from llmobs.bench.report import table
 from llmobs.cli.bench_options import build_config, given, run_options
-from llmobs.errors import ConfigError, TargetError
+from llmobs.errors import ConfigError, LlmobsError
 
 EXIT_FAILURES = 1
 EXIT_INTERRUPTED = 130
@@ -62,14 +62,21 @@ def target(cfg: RunConfig) -> Iterator[tuple[str, RunConfig]]:
 
 
 def run_one(cfg: RunConfig, api_key: str | None, out_dir: Path) -> Run:
+    """One run against ``cfg``'s server or the emulator. Raises LlmobsError when it cannot
+    start (nothing was sent) and KeyboardInterrupt when stopped before the first request."""
     with target(cfg) as (base_url, effective):
-        try:
-            return benchmark(effective, base_url, api_key, out_dir, say)
-        except TargetError as exc:
-            say(f"error: {exc}")
-            sys.exit(EXIT_FAILURES)
-        except ConfigError as exc:
-            raise click.UsageError(str(exc)) from None
+        return benchmark(effective, base_url, api_key, out_dir, say)
+
+
+def stop_on(exc: BaseException) -> NoReturn:
+    """The message and exit status of a run that could not start."""
+    if isinstance(exc, KeyboardInterrupt):
+        say("interrupted before the first request: nothing was measured")
+        sys.exit(EXIT_INTERRUPTED)
+    if isinstance(exc, ConfigError):
+        raise click.UsageError(str(exc))
+    say(f"error: {exc}")
+    sys.exit(EXIT_FAILURES)
 
 
 def show(run: Run, as_json: bool, plot: Path | None) -> None:
@@ -78,8 +85,12 @@ def show(run: Run, as_json: bool, plot: Path | None) -> None:
     else:
         click.echo(table(run.doc))
     if plot is not None:
-        paths = run_plots(run.records, run.series, plot)
-        say(f"plots: {', '.join(str(p) for p in paths)}")
+        try:
+            paths = run_plots(run.records, run.series, plot)
+        except OSError as exc:
+            say(f"error: cannot write the plots to {plot}: {exc.strerror or exc}")
+        else:
+            say(f"plots: {', '.join(str(p) for p in paths)}")
 
 
 def status(run: Run) -> int:
@@ -118,8 +129,11 @@ def run(
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     out_dir = out or default_out_dir(cfg.label)
-    with terminate_as_interrupt():
-        result = run_one(cfg, api_key, out_dir)
+    try:
+        with terminate_as_interrupt():
+            result = run_one(cfg, api_key, out_dir)
+    except (LlmobsError, KeyboardInterrupt) as exc:
+        stop_on(exc)
     show(result, as_json, plot)
     say(f"saved {out_dir / 'result.json'} and {out_dir / 'records.jsonl'}")
     sys.exit(status(result))

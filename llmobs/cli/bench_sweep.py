@@ -14,10 +14,18 @@ from llmobs.bench.compare import comparison, comparison_table, name_of
 from llmobs.bench.config import RunConfig
 from llmobs.bench.harness import default_out_dir, load_run, write_json
 from llmobs.bench.plots import bars, curve
-from llmobs.bench.sweep import Search, next_rate, point, sweep_table
+from llmobs.bench.sweep import Search, failed_point, next_rate, point, sweep_table
 from llmobs.cli.bench_options import POSITIVE, build_config, given, run_options
-from llmobs.cli.bench_run import EXIT_INTERRUPTED, run_one, say, terminate_as_interrupt
-from llmobs.errors import ConfigError
+from llmobs.cli.bench_run import (
+    EXIT_FAILURES,
+    EXIT_INTERRUPTED,
+    run_one,
+    say,
+    terminate_as_interrupt,
+)
+from llmobs.errors import ConfigError, LlmobsError
+
+SEARCH_DURATION_S = 60.0
 
 
 def _values(text: str, what: str, integer: bool) -> list[float]:
@@ -120,10 +128,8 @@ def sweep(
         ]
         if len(chosen) != 1:
             raise ConfigError("give one of --rates, --concurrencies or --search")
-        cfg, api_key = build_config(given(ctx, options), dataset_file)
-        if search and not cfg.slo:
-            raise ConfigError("--search needs --slo, e.g. --slo ttft=500ms,tpot=50ms")
-        if (rates or search) and "request_rate" in cfg.model_fields_set:
+        chosen_options = given(ctx, options)
+        if (rates or search) and "request_rate" in chosen_options:
             raise ConfigError("the sweep sets the rate: drop --request-rate")
         values = (
             _values(rates, "--rates", False)
@@ -132,16 +138,27 @@ def sweep(
             if concurrencies
             else []
         )
+        if rates or search:  # a stand-in until each point sets its own (--duration needs one)
+            chosen_options["request_rate"] = values[0] if values else start_rate
+        if search and "num_prompts" not in chosen_options and "duration" not in chosen_options:
+            chosen_options["duration"] = SEARCH_DURATION_S
+            say(f"each search point runs for {SEARCH_DURATION_S:g}s (--duration to change)")
+        cfg, api_key = build_config(chosen_options, dataset_file)
+        if search and not cfg.slo:
+            raise ConfigError("--search needs --slo, e.g. --slo ttft=500ms,tpot=50ms")
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     kind = "concurrency" if concurrencies else "rate"
     out_dir = out or default_out_dir(cfg.label or "sweep")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.UsageError(f"cannot create {out_dir}: {exc.strerror}") from None
     plan = Search(attainment, start_rate, max_rate, precision=precision, max_runs=max_runs)
     doc: dict[str, Any] = {"version": 1, "tool": "llmbench-sweep", "kind": kind, "points": []}
     if search:
         doc["search"] = {"slo": cfg.slo, "attainment": attainment, "answer": None, "reason": None}
-    interrupted = False
+    stopped: str | None = None  # why the sweep ended early
     with terminate_as_interrupt():
         index = 0
         while True:
@@ -158,25 +175,34 @@ def sweep(
             else:
                 break
             point_cfg = point_config(cfg, kind, x, index)
+            label = str(point_cfg.label)
             say(f"-- {kind} {x:g} --")
-            result = run_one(point_cfg, api_key, out_dir / str(point_cfg.label))
-            doc["points"].append(point(x, result.doc, str(point_cfg.label)))
+            try:
+                result = run_one(point_cfg, api_key, out_dir / label)
+            except KeyboardInterrupt:
+                stopped = "interrupted"
+                break
+            except LlmobsError as exc:
+                say(f"error: {exc}")
+                doc["points"].append(failed_point(x, label, str(exc)))
+                stopped = f"{kind} {x:g} could not run: {exc}"
+                break
+            doc["points"].append(point(x, result.doc, label))
             write_json(out_dir / "sweep.json", doc)
             index += 1
             if not result.complete:
-                interrupted = True
+                stopped = "interrupted"
                 break
     if search:
         good = [p["x"] for p in doc["points"] if (p["slo_attainment"] or 0) >= attainment]
         doc["search"]["answer"] = max(good) if good else None
+    doc["stopped"] = stopped
     points = sorted(doc["points"], key=lambda p: p["x"])
     write_json(out_dir / "sweep.json", doc)
-    if points:
-        curve(
-            points,
-            "max concurrency" if kind == "concurrency" else "request rate (req/s)",
-            out_dir / "curve.png",
-        )
+    measured = [p for p in points if not p.get("error")]
+    if measured:
+        label = "max concurrency" if kind == "concurrency" else "request rate (req/s)"
+        curve(measured, label, out_dir / "curve.png")
     if as_json:
         click.echo(json.dumps(doc, indent=2))
     else:
@@ -187,8 +213,13 @@ def sweep(
                 f"highest rate meeting the SLO ({cfg.slo}) for {attainment:.0%} of requests: "
                 + (f"{answer:g} req/s" if answer is not None else "none")
             )
-    say(f"saved {out_dir / 'sweep.json'}" + (f" and {out_dir / 'curve.png'}" if points else ""))
-    sys.exit(EXIT_INTERRUPTED if interrupted else 0)
+        if stopped:
+            click.echo(f"the sweep stopped early: {stopped}")
+    saved = f" and {out_dir / 'curve.png'}" if measured else ""
+    say(f"saved {out_dir / 'sweep.json'}{saved}")
+    if stopped == "interrupted":
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(EXIT_FAILURES if stopped else 0)
 
 
 @click.command()

@@ -1,8 +1,10 @@
-"""A real vLLM (CPU) under load, read by llmobs scrape: ``.venv/bin/python scripts/real-vllm/demo.py``.
+"""A real vLLM (CPU) under load, read by llmobs scrape.
+
+Run ``.venv/bin/python scripts/real-vllm/demo.py`` (after scripts/setup).
 
 Starts the CPU vLLM built by setup.sh on a free port, waits until it is healthy, opens a
 20-second ``llmobs scrape --window`` while sending streamed completions, and prints what
-llmobs measured; then stops the server. Needs scripts/setup first.
+llmobs measured; then stops the server.
 """
 
 from __future__ import annotations

@@ -116,8 +116,8 @@ def test_sweep_over_rates_and_slo_search(slow: SimHost, tmp_path: Path) -> None:
         slow.url,
         "--rates",
         "10,20",
-        "-n",
-        "6",
+        "--duration",
+        "0.6",  # as documented: each rate for a time
         "--isl",
         "20",
         "--osl",
@@ -189,6 +189,10 @@ def test_a_stopped_run_keeps_what_it_measured(
             "40",
             "--workers",
             workers,
+            "--scrape",
+            slow.url,
+            "--scrape-interval",
+            "0.5",
             "--out",
             str(out),
         ]
@@ -204,6 +208,11 @@ def test_a_stopped_run_keeps_what_it_measured(
     assert doc["complete"] is False and doc["state"] == "interrupted"
     assert s["completed"] >= 5 and s["failed"] == 0 and s["cancelled"] > 0
     assert lines(out / "records.jsonl") == s["completed"] + s["cancelled"]
+    # the servers' side and the client's health survive the interrupt
+    (server,) = doc["servers"]
+    assert (server["observations"]["ttft"] or 0) >= s["completed"]
+    assert doc["gap_ms"]["ttft"]["mean"] is not None
+    assert doc["client"]["loop_lag_p99_ms"] is not None
 
 
 def test_a_killed_run_is_summarised_from_its_records(slow: SimHost, tmp_path: Path) -> None:
@@ -279,6 +288,8 @@ def test_the_api_key_is_sent_but_never_shown_or_saved(tmp_path: Path) -> None:
         (["sweep", "--rates", "1,x"], "expected numbers"),
         (["sweep", "--search"], "--search needs --slo"),
         (["report", "/nonexistent"], "does not exist"),
+        (["run", "--out", "/proc/llmbench-cannot-write"], "cannot create /proc/llmbench"),
+        (["run", "--max-concurrency", "1", "--workers", "2"], "at least one per worker"),
     ],
 )
 def test_bad_usage_is_a_message_and_exit_2(args: list[str], message: str) -> None:
@@ -314,3 +325,21 @@ def test_failed_requests_exit_1_with_the_result_saved(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "3 request(s) failed (malformed_sse: 3)" in done.stdout
     assert json.loads((tmp_path / "r" / "result.json").read_text())["summary"]["failed"] == 3
+
+
+def test_a_broken_tokenizer_folder_is_a_message(tmp_path: Path) -> None:
+    (tmp_path / "tokenizer.json").write_text("{not json")
+    done = bench("run", "-n", "2", "--tokenizer", str(tmp_path), "--out", str(tmp_path / "r"))
+    assert done.returncode == 2, done.stderr
+    assert "cannot read it" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_sweep_whose_server_goes_away_keeps_its_points(tmp_path: Path) -> None:
+    with FakeOpenAI() as gone:
+        url = gone.base_url
+    done = bench("sweep", "--base-url", url, "--rates", "5,10", "-n", "3", "--out",
+                 str(tmp_path / "s"))  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "the sweep stopped early: rate 5 could not run" in done.stdout
+    sweep = json.loads((tmp_path / "s" / "sweep.json").read_text())
+    assert sweep["points"][0]["error"].startswith("cannot reach")

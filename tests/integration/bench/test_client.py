@@ -115,3 +115,18 @@ def test_a_closed_port_fails_each_request_as_connection() -> None:
     out: list[RequestRecord] = []
     asyncio.run(run_load(specs, Target(url, MODEL, False), start=time.monotonic(), emit=out.append))
     assert out[0].error_kind == "connection" and not out[0].ok
+
+
+def test_reasoning_tokens_are_tokens(server: FakeOpenAI) -> None:
+    """A reasoning parser streams the thinking apart from the answer: TTFT is the first of
+    either, and every token counts."""
+    r = load(server, ["reasoning"], chat=True)["reasoning"]
+    assert r.ok and len(r.chunk_times) == 6 and r.output_tokens == 6
+
+
+def test_new_connections_are_timed_apart_from_ttft(server: FakeOpenAI) -> None:
+    records = load(server, ["ok", "multi"])
+    timed = [r for r in records.values() if r.connect is not None]
+    assert timed and all(0 <= (r.connect or 0) < 1 for r in timed)
+    assert all(r.sent is not None and r.done is not None and r.done >= r.sent
+               for r in records.values())  # fmt: skip

@@ -14,7 +14,7 @@ import pytest
 from llmobs.bench.config import RunConfig
 from llmobs.bench.harness import Run, benchmark, load_run
 from llmobs.bench.report import table
-from llmobs.errors import TargetError, TargetUnreachable
+from llmobs.errors import ConfigError, TargetError, TargetUnreachable
 from llmobs.sim.config import EngineSettings
 from tests.fakeopenai import FakeOpenAI
 from tests.simhost import SimHost
@@ -165,3 +165,35 @@ def test_a_scrape_target_that_is_down_is_reported_not_fatal(fixed: SimHost, tmp_
     (server,) = result.doc["servers"]
     assert server["errors"] and server["observations"]["ttft"] is None
     assert f"Scraping {dead} failed" in table(result.doc)
+
+
+def test_a_gateway_without_v1_models_is_fine_with_model(tmp_path: Path) -> None:
+    with FakeOpenAI(models=False) as fake:
+        with pytest.raises(TargetError, match="give --model"):
+            run(fake.base_url, tmp_path / "a", num_prompts=2, isl=5, osl=2)
+        result = run(fake.base_url, tmp_path / "b", num_prompts=2, isl=5, osl=2,
+                     model="fake-model")  # fmt: skip
+    assert result.doc["summary"]["completed"] == 2
+
+
+def test_a_base_url_ending_in_v1_is_understood(fixed: SimHost, tmp_path: Path) -> None:
+    notes: list[str] = []
+    result = run(fixed.url + "/v1", tmp_path, notes, num_prompts=2, isl=5, osl=2)
+    assert result.doc["summary"]["completed"] == 2
+    assert any("the API is under /v1" in n for n in notes)
+
+
+def test_without_usage_the_unknowns_are_null(tmp_path: Path) -> None:
+    with FakeOpenAI(mode="nousage") as fake:
+        result = run(fake.base_url, tmp_path, num_prompts=3, isl=5, osl=4)
+    s = result.doc["summary"]
+    assert s["completed"] == 3 and s["total_output_tokens"] == 12  # counted from chunks
+    assert s["total_input_tokens"] is None and s["input_throughput"] is None
+    assert s["multi_token_chunks"] is None
+    assert "did not report tokens per chunk" in table(result.doc)
+
+
+def test_a_run_refuses_to_overwrite_another(fixed: SimHost, tmp_path: Path) -> None:
+    run(fixed.url, tmp_path, num_prompts=2, isl=5, osl=2)
+    with pytest.raises(ConfigError, match="already holds a run"):
+        run(fixed.url, tmp_path, num_prompts=2, isl=5, osl=2)

@@ -12,7 +12,9 @@ import pytest
 
 from llmobs.bench.config import RunConfig
 from llmobs.bench.harness import RECORDS_FILE, RESULT_FILE, load_run, write_json
+from llmobs.bench.prepare import build_specs
 from llmobs.bench.records import RequestRecord
+from llmobs.bench.workers import shares
 from llmobs.cli.bench_options import build_config
 from llmobs.errors import ConfigError
 
@@ -145,3 +147,25 @@ def test_options_override_the_scenario_and_unknown_keys_fail(tmp_path: Path) -> 
     scenario.write_text("- isl\n")
     with pytest.raises(ConfigError, match="a mapping of settings"):
         build_config({"config": scenario}, None)
+
+
+def test_warmup_prompts_are_their_own() -> None:
+    """Reusing the measured prompts would make the first measured requests cache hits."""
+    cfg = RunConfig(num_prompts=3, warmup=3, isl=50, osl=4)
+    specs = build_specs(cfg)
+    warm, measured = specs[:3], specs[3:]
+    assert all(s.warmup for s in warm) and not any(s.warmup for s in measured)
+    assert not {s.prompt for s in warm} & {s.prompt for s in measured}
+    assert [len(s.prompt.split()) for s in warm] == [50, 50, 50]
+
+
+def test_concurrency_is_split_over_workers_exactly() -> None:
+    assert shares(10, 4) == [3, 3, 2, 2] and shares(7, 3) == [3, 2, 2]
+    assert shares(None, 2) == [None, None]
+    with pytest.raises(ConfigError, match="at least one per worker"):
+        config(max_concurrency=2, workers=4)
+
+
+def test_a_bad_scrape_url_fails_before_anything_is_sent() -> None:
+    with pytest.raises(ConfigError, match="--scrape"):
+        config(scrape=("ftp://x",))

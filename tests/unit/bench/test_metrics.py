@@ -50,7 +50,7 @@ def record(
 
 
 # A: sent at 0, tokens at 0.1, 0.15, 0.2, 0.3 (4 tokens, one per chunk)
-A = record(0, 0.0, [0.1, 0.15, 0.2, 0.3])
+A = record(0, 0.0, [0.1, 0.15, 0.2, 0.3], tokens=[1, 1, 1, 1])
 # B: sent at 1.0 but scheduled at 0.9, two chunks of 2 tokens each at 1.4 and 1.6
 B = record(1, 1.0, [1.4, 1.6], tokens=[2, 2], scheduled=0.9)
 
@@ -105,6 +105,28 @@ def test_multi_token_chunks_are_counted() -> None:
 def test_without_per_chunk_usage_multi_token_chunks_are_unknown() -> None:
     no_usage = record(3, 0.0, [0.1, 0.2], output=5)  # 5 tokens in 2 chunks, no per-chunk counts
     assert summarize([no_usage]).multi_token_chunks is None
+    one_each = record(4, 0.0, [0.1, 0.2])  # the client's own count: still unknown
+    assert summarize([A, one_each]).multi_token_chunks is None
+
+
+def test_without_usage_input_totals_are_unknown_not_zero() -> None:
+    r = record(5, 0.0, [0.1, 0.2])
+    r.prompt_tokens = None
+    s = summarize([r])
+    assert s.total_input_tokens is None and s.input_throughput is None
+    assert s.total_throughput is None and s.output_throughput is not None
+
+
+def test_one_token_requests_meet_a_tpot_slo_as_in_vllm() -> None:
+    one = record(6, 0.0, [0.1], output=1, expected=1)
+    s = summarize([one], parse_slo("ttft=500ms,tpot=50ms"))
+    assert s.slo_attainment == 1.0
+
+
+def test_duration_runs_to_the_end_of_the_last_request_even_a_failed_one() -> None:
+    late = record(7, 0.5, [], error="HTTP 500", kind="http_500")
+    late.done = 3.0
+    assert summarize([A, late]).duration == pytest.approx(3.0)
 
 
 def test_short_outputs_are_counted_and_named() -> None:

@@ -1,0 +1,199 @@
+"""Before the first request: find the model, build the workload, make its lengths exact.
+
+Everything here happens before anything is timed, and every failure is one of llmobs's
+errors with a message: a server that cannot be reached, one that is not OpenAI-compatible,
+a model it does not serve, a tokenizer folder that cannot be read. Calibration that fails
+half-way (``/tokenize`` starts refusing) falls back to approximate lengths, and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from llmobs.bench import arrivals, calibrate, workload
+from llmobs.bench.config import DEFAULT_PROMPTS, RunConfig
+from llmobs.bench.runner import Target
+from llmobs.bench.workload import RequestSpec
+from llmobs.errors import ConfigError, LlmobsError, TargetError, TargetUnreachable
+from llmobs.sim.tokenizer import load as load_tokenizer
+
+
+@dataclass
+class Prepared:
+    target: Target
+    specs: list[RequestSpec]
+    notes: list[str] = field(default_factory=list)
+
+
+def base_of(url: str) -> tuple[str, str | None]:
+    """The server's root; ``http://h:8000/v1`` (the OpenAI SDK's form) is taken to mean
+    ``http://h:8000``, with a note."""
+    root = url.rstrip("/")
+    if root.endswith("/v1"):
+        return root[: -len("/v1")], f"--base-url {url}: using {root[:-3]} (the API is under /v1)"
+    return root, None
+
+
+async def models_of(base: str, headers: dict[str, str], required: bool) -> list[str]:
+    """What ``/v1/models`` lists. Unreachable is always an error; an answer that is not a
+    model list is one only when the model must be looked up (no ``--model``)."""
+    url = base + "/v1/models"
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+            session.get(url, headers=headers) as response,
+        ):
+            status = response.status
+            text = await response.text()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise TargetUnreachable(
+            f"cannot reach {base}: {exc or type(exc).__name__}; is the server running, and is "
+            "--base-url right?"
+        ) from None
+    if status in (401, 403):
+        raise TargetError(f"{url} answered HTTP {status}: give --api-key (or OPENAI_API_KEY)")
+    try:
+        doc = json.loads(text) if status == 200 else None
+    except ValueError:
+        doc = None
+    data = doc.get("data") if isinstance(doc, dict) else None
+    if not isinstance(data, list):
+        if not required:
+            return []
+        why = f"HTTP {status}" if status != 200 else "no model list"
+        raise TargetError(
+            f"{url} answered {why} ({text.strip()[:200]!r}): is this an OpenAI-compatible "
+            "server? With a gateway that has no /v1/models, give --model"
+        )
+    return [str(m.get("id")) for m in data if isinstance(m, dict)]
+
+
+def _warmup(
+    cfg: RunConfig, specs: list[RequestSpec], vocabulary: Sequence[str]
+) -> list[RequestSpec]:
+    """Warm-up requests as long as the first ones, but with prompts of their own: reusing
+    the measured prompts would make those prefix-cache hits."""
+    out = []
+    for i in range(cfg.warmup):
+        like = specs[i % len(specs)]
+        size = like.expected_prompt_tokens or len(like.prompt.split())
+        prompt = workload.words(random.Random(f"warmup-{cfg.seed}-{i}"), size, vocabulary)
+        out.append(
+            RequestSpec(-1 - i, 0.0, prompt, like.expected_prompt_tokens, like.max_tokens,
+                        warmup=True, tail_words=size)
+        )  # fmt: skip
+    return out
+
+
+def build_specs(cfg: RunConfig, vocabulary: Sequence[str] = workload.WORDS) -> list[RequestSpec]:
+    """The warm-up requests, then the measured ones with their send offsets."""
+    if cfg.dataset == "trace":
+        assert cfg.dataset_path is not None
+        specs = workload.trace_workload(
+            cfg.dataset_path,
+            time_scale=cfg.time_scale,
+            limit=cfg.num_prompts,
+            seed=cfg.seed,
+            vocabulary=vocabulary,
+        )
+    else:
+        count = cfg.num_prompts or (0 if cfg.duration else DEFAULT_PROMPTS)
+        if cfg.duration is not None:
+            offsets = arrivals.offsets_for_duration(
+                cfg.duration, cfg.request_rate, cfg.burstiness, cfg.seed
+            )
+        else:
+            offsets = arrivals.offsets(count, cfg.request_rate, cfg.burstiness, cfg.seed)
+        if cfg.dataset == "sharegpt":
+            assert cfg.dataset_path is not None
+            base = workload.sharegpt_workload(
+                cfg.dataset_path,
+                len(offsets),
+                osl=cfg.osl if "osl" in cfg.model_fields_set else None,
+                seed=cfg.seed,
+            )
+            specs = [
+                RequestSpec(s.index, o, s.prompt, None, s.max_tokens)
+                for s, o in zip(base, offsets, strict=True)
+            ]
+        else:
+            specs = workload.random_workload(
+                offsets,
+                cfg.isl,
+                cfg.osl,
+                range_ratio=cfg.range_ratio,
+                prefix_len=cfg.prefix_len,
+                seed=cfg.seed,
+                vocabulary=vocabulary,
+            )
+    if not specs:
+        raise ConfigError("the workload is empty: nothing to send")
+    return _warmup(cfg, specs, vocabulary) + specs
+
+
+async def _counter(
+    cfg: RunConfig, session: aiohttp.ClientSession, base: str, model: str,
+    headers: dict[str, str], notes: list[str],
+) -> calibrate.Count | None:  # fmt: skip
+    if cfg.tokenizer is not None:
+        try:
+            tokenizer = load_tokenizer(cfg.tokenizer)
+        except LlmobsError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a broken tokenizer.json, template, config
+            raise ConfigError(f"--tokenizer {cfg.tokenizer}: cannot read it: {exc}") from None
+        notes.append(f"prompt lengths made exact with the tokenizer in {cfg.tokenizer}")
+        return calibrate.local_counter(tokenizer)
+    counter = await calibrate.server_counter(session, base, model, headers)
+    notes.append(
+        "prompt lengths made exact with the server's /tokenize"
+        if counter
+        else "the server has no /tokenize: prompt lengths are approximate; the real ones "
+        "come from usage.prompt_tokens"
+    )
+    return counter
+
+
+async def prepare(cfg: RunConfig, base_url: str, api_key: str | None) -> Prepared:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    base, note = base_of(base_url)
+    notes = [note] if note else []
+    models = await models_of(base, headers, required=cfg.model is None)
+    model = cfg.model
+    if model is None:
+        if not models:
+            raise TargetError(f"{base}/v1/models lists no model: give --model")
+        model = models[0]
+    elif models and model not in models:
+        raise TargetError(f"model {model!r} is not served by {base}; it serves: "
+                          + ", ".join(models))  # fmt: skip
+    target = Target(base + cfg.endpoint, model, cfg.chat, headers, cfg.timeout_s)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        counter = await _counter(cfg, session, base, model, headers, notes)
+        exact = counter is not None and cfg.dataset != "sharegpt"
+        vocabulary: Sequence[str] = workload.WORDS
+        try:
+            if exact and counter is not None:
+                units = await calibrate.unit_words(counter)
+                if len(units) >= calibrate.MIN_UNITS:
+                    vocabulary = units
+                if len(units) < len(workload.WORDS):
+                    notes.append(
+                        f"{len(units)} of the {len(workload.WORDS)} prompt words are one "
+                        "token for this tokenizer; prompts use those"
+                    )
+            specs = build_specs(cfg, vocabulary)
+            if exact and counter is not None:
+                specs = await calibrate.calibrate(specs, counter, vocabulary)
+        except (LookupError, aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
+            notes.append(
+                f"calibrating prompt lengths failed ({exc or type(exc).__name__}): lengths are "
+                "approximate; the real ones come from usage.prompt_tokens"
+            )
+            specs = build_specs(cfg, vocabulary)
+    return Prepared(target, specs, notes)

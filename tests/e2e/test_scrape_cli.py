@@ -147,14 +147,10 @@ def test_bad_usage(args: list[str], message: str) -> None:
 def test_console_scripts_are_installed() -> None:
     bin_dir = Path(sys.executable).parent
     llmbench = subprocess.run(
-        [str(bin_dir / "llmbench"), "run", "--isl", "2500", "--osl", "100"],
-        capture_output=True,
-        text=True,
-        timeout=60,
+        [str(bin_dir / "llmbench"), "--help"], capture_output=True, text=True, timeout=60
     )
-    assert llmbench.returncode == 2
-    assert "not available yet" in llmbench.stderr
-    assert "Traceback" not in llmbench.stderr
+    assert llmbench.returncode == 0
+    assert all(command in llmbench.stdout for command in ("run", "sweep", "compare", "report"))
     llmobs = subprocess.run(
         [str(bin_dir / "llmobs"), "--help"], capture_output=True, text=True, timeout=60
     )

@@ -289,8 +289,9 @@ def _values(
     return out
 
 
-def _peak_tokens(records: Sequence[RequestRecord]) -> float | None:
-    """The most output tokens that arrived within one second (1-s buckets)."""
+def tokens_by_second(records: Iterable[RequestRecord]) -> Counter[int]:
+    """Output tokens that arrived in each whole second of the run (one a chunk when the
+    server did not say)."""
     buckets: Counter[int] = Counter()
     for r in records:
         counts = (
@@ -300,6 +301,12 @@ def _peak_tokens(records: Sequence[RequestRecord]) -> float | None:
         )
         for t, n in zip(r.chunk_times, counts, strict=True):
             buckets[int(t)] += n
+    return buckets
+
+
+def _peak_tokens(records: Sequence[RequestRecord]) -> float | None:
+    """The most output tokens that arrived within one second (1-s buckets)."""
+    buckets = tokens_by_second(records)
     return float(max(buckets.values())) if buckets else None
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from llmobs.bench.metrics import e2el, itls, tpot, ttft
+from llmobs.bench.metrics import e2el, itls, tokens_by_second, tpot, ttft
 from llmobs.bench.records import RequestRecord
 from llmobs.bench.serverside import Series
 
@@ -72,18 +72,8 @@ def run_plots(records: Sequence[RequestRecord], series: Sequence[Series], out: P
 
     figure = Figure(figsize=(9, 4))
     ax = figure.add_subplot(1, 1, 1)
-    tokens: Counter[int] = Counter()
-    done: Counter[int] = Counter()
-    for r in ok:
-        counts = (
-            r.chunk_tokens
-            if len(r.chunk_tokens) == len(r.chunk_times)
-            else [1] * len(r.chunk_times)
-        )
-        for t, n in zip(r.chunk_times, counts, strict=True):
-            tokens[int(t)] += n
-        if r.end is not None:
-            done[int(r.end)] += 1
+    tokens = tokens_by_second(ok)
+    done = Counter(int(r.end) for r in ok if r.end is not None)
     seconds = range(0, max([*tokens, *done, 0]) + 1)
     ax.plot(list(seconds), [tokens[s] for s in seconds], label="output tokens/s")
     ax2 = ax.twinx()

@@ -21,6 +21,7 @@ import aiohttp
 from llmobs.bench.client import payload, send, sent_hook
 from llmobs.bench.records import RequestRecord
 from llmobs.bench.workload import RequestSpec
+from llmobs.clock import sleep_until
 
 STALL_S = 600.0  # a stream silent this long fails as a timeout instead of hanging the run
 READ_BUFFER = 4 * 1024 * 1024  # aiohttp's 64 KiB default starves long streams (vllm 39963)
@@ -55,23 +56,11 @@ class Health:
 Emit = Callable[[RequestRecord], None]
 
 
-async def _sleep_until(when: float) -> None:
-    loop = asyncio.get_running_loop()
-    if when <= loop.time():
-        return
-    done = loop.create_future()
-    handle = loop.call_at(when, done.set_result, None)
-    try:
-        await done
-    finally:
-        handle.cancel()
-
-
 async def _watch_loop(health: Health, stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     while not stop.is_set():
         planned = loop.time() + 0.01
-        await _sleep_until(planned)
+        await sleep_until(planned)
         health.loop_lag.append(max(0.0, loop.time() - planned))
 
 
@@ -131,7 +120,7 @@ async def run_load(
     ) as session:
         try:
             for spec in sorted(specs, key=lambda s: s.offset):
-                await _sleep_until(start + spec.offset)
+                await sleep_until(start + spec.offset)
                 if stop.is_set():
                     break
                 record = RequestRecord(

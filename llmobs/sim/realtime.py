@@ -15,6 +15,7 @@ import contextlib
 from collections import deque
 from dataclasses import dataclass, field
 
+from llmobs.clock import sleep_until
 from llmobs.sim.instance import Instance
 from llmobs.sim.request import SimRequest, State
 from llmobs.sim.stats import LiveState
@@ -121,17 +122,6 @@ class RealtimeEngine:
         if request.state is not State.FINISHED:
             self.core.abort(request, self.now())
 
-    async def _sleep_until(self, when: float) -> None:
-        loop = asyncio.get_running_loop()
-        if when <= loop.time():
-            return
-        done = loop.create_future()
-        handle = loop.call_at(when, done.set_result, None)
-        try:
-            await done
-        finally:
-            handle.cancel()
-
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         core = self.core
@@ -152,7 +142,7 @@ class RealtimeEngine:
                 clock = loop.time()
                 continue
             end = clock + plan.duration
-            await self._sleep_until(end)
+            await sleep_until(end)
             late = loop.time() - end
             self.lag.record(max(late, 0.0))
             for emission in core.complete(plan, end):

@@ -41,13 +41,14 @@ class RecordSink:
         self.measured = 0
         self.failed = 0
 
-    def emit(self, record: RequestRecord) -> None:
+    def emit(self, record: RequestRecord, line: str | None = None) -> None:
+        """Keep ``record``; write it, or ``line`` when it is already its JSON (a worker's)."""
         self.records.append(record)
         if not record.warmup:
             self.measured += 1
             if not record.ok:
                 self.failed += 1
-        self._file.write(record.to_json() + "\n")
+        self._file.write((line or record.to_json()) + "\n")
 
     def close(self) -> None:
         self._file.close()

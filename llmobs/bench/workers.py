@@ -28,6 +28,8 @@ from llmobs.bench.runner import Emit, Health, Target, run_load
 from llmobs.bench.workload import RequestSpec
 from llmobs.errors import LlmobsError
 
+# a record, and its JSON line as the worker wrote it (the parent writes it as it is)
+EmitLine = Callable[[RequestRecord, str], None]
 START_TIMEOUT_S = 60.0
 POLL_S = 0.02
 
@@ -142,7 +144,7 @@ class WorkerPool:
         self.go.set()
         return float(self.start_time.value)
 
-    def drain(self, emit: Emit) -> None:
+    def drain(self, emit: EmitLine) -> None:
         """Pass on everything that has arrived, without waiting."""
         while True:
             try:
@@ -150,7 +152,7 @@ class WorkerPool:
             except queue_module.Empty:
                 break
             if kind == "record":
-                emit(RequestRecord.from_json(body))
+                emit(RequestRecord.from_json(body), body)
             elif kind == "ready":
                 self.ready.add(index)
             elif kind == "crashed":
@@ -188,7 +190,7 @@ async def run_pool(
     target: Target,
     workers: int,
     max_concurrency: int | None,
-    emit: Emit,
+    emit: EmitLine,
     on_start: Callable[[float], None],
     health: Health,
 ) -> None:

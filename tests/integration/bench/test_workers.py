@@ -24,14 +24,14 @@ def test_a_killed_worker_is_reported_and_the_rest_come_back() -> None:
             pool.launch()
 
             def ready() -> bool:
-                pool.drain(records.append)
+                pool.drain(lambda record, line: records.append(record))
                 return len(pool.ready) == 2
 
             wait_until(ready, 60, "both workers to be ready")
             pool.begin()
 
             def some() -> bool:
-                pool.drain(records.append)
+                pool.drain(lambda record, line: records.append(record))
                 return len(records) >= 4
 
             wait_until(some, 30, "the first records")
@@ -40,7 +40,7 @@ def test_a_killed_worker_is_reported_and_the_rest_come_back() -> None:
             os.kill(victim.pid, signal.SIGKILL)
             deadline = time.monotonic() + 60
             while not pool.done and time.monotonic() < deadline:
-                pool.drain(records.append)
+                pool.drain(lambda record, line: records.append(record))
                 pool.check()
                 time.sleep(0.02)
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -35,6 +36,36 @@ def run_cli(
         timeout=timeout,
         cwd=REPO,
     )
+
+
+class CLIProcess:
+    """``python -m llmobs ARGS`` in the background, its output read line by line."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "llmobs", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=REPO,
+        )
+        self.lines: list[str] = []
+
+    def read_until(self, pattern: str) -> re.Match[str]:
+        """Read output lines until one matches (the command says when it is ready)."""
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            match = re.search(pattern, line)
+            if match:
+                return match
+        raise AssertionError(f"no line matched {pattern!r}:\n{''.join(self.lines)}")
+
+    def stop(self, sig: int = signal.SIGINT) -> tuple[int, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        out, _ = self.proc.communicate(timeout=30)
+        return self.proc.returncode, "".join(self.lines) + (out or "")
 
 
 def start_window_scrape(url: str, window: float) -> subprocess.Popen[str]:

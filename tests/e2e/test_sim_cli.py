@@ -3,45 +3,18 @@
 from __future__ import annotations
 
 import json
-import re
-import signal
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import REPO, run_cli
+from tests.e2e.conftest import CLIProcess, run_cli
 from tests.servers import free_port
 
 
-class SimProcess:
+class SimProcess(CLIProcess):
     def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "llmobs", "sim", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=REPO,
-        )
-        self.lines: list[str] = []
-
-    def read_until(self, pattern: str) -> re.Match[str]:
-        """Read output lines until one matches (the command says when it is ready)."""
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            match = re.search(pattern, line)
-            if match:
-                return match
-        raise AssertionError(f"no line matched {pattern!r}:\n{''.join(self.lines)}")
-
-    def stop(self) -> tuple[int, str]:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        out, _ = self.proc.communicate(timeout=30)
-        return self.proc.returncode, "".join(self.lines) + (out or "")
+        super().__init__("sim", *args)
 
 
 def get(url: str) -> object:

@@ -1,0 +1,143 @@
+"""``llmobs exporter``: scrape engine pods and export role-level SLO signals for Prometheus."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from llmobs.errors import ConfigError
+from llmobs.exporter import config as cfg
+from llmobs.exporter.service import serve
+
+# Flags that, when given, override the same key of the config file.
+SCRAPE_FLAGS = ("interval_s", "timeout_s", "jitter", "window_s", "concurrency", "host", "port")
+KUBE_FLAGS = {
+    "namespace": "namespaces",
+    "selector": "label_selector",
+    "kubeconfig": "kubeconfig",
+    "context": "context",
+    "metrics_port": "port",
+    "port_name": "port_name",
+}
+
+
+def merge(options: dict[str, Any], config_path: Path | None) -> cfg.ExporterConfig:
+    """The config file (if any) with the command line on top. Raises ConfigError."""
+    data: dict[str, Any] = dict(cfg.load(config_path)) if config_path is not None else {}
+    targets = list(data.get("targets") or [])
+    targets += [cfg.parse_target_flag(t) for t in options["target"]]
+    if targets:
+        data["targets"] = targets
+    for key in SCRAPE_FLAGS:
+        if options.get(key) is not None:
+            data[key] = options[key]
+    kube = {KUBE_FLAGS[k]: v for k, v in options.items() if k in KUBE_FLAGS and v}
+    if kube or options["kubernetes"]:
+        section = dict(data.get("kubernetes") or {})
+        section.update({k: list(v) if isinstance(v, tuple) else v for k, v in kube.items()})
+        data["kubernetes"] = section
+    source = f"exporter configuration{f' ({config_path})' if config_path else ''}"
+    return cfg.build(data, source)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@click.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="YAML config (see exporters/examples/); flags override its keys.",
+)
+@click.option(
+    "--target",
+    multiple=True,
+    metavar="URL[,role=R][,model=M][,engine=E]...",
+    help="A static target, repeatable: the engine's /metrics URL or HOST:PORT, with "
+    "optional role (prefill, decode, both), model, engine, namespace, group, pod.",
+)
+@click.option(
+    "--kubernetes",
+    is_flag=True,
+    help="Discover pods in Kubernetes (implied by any of the flags below).",
+)
+@click.option("--namespace", multiple=True, help="Namespace to watch, repeatable (default all).")
+@click.option("--selector", default=None, help="Pod label selector, e.g. app=vllm.")
+@click.option(
+    "--kubeconfig", default=None, help="kubeconfig path (default in-cluster, else ~/.kube/config)."
+)
+@click.option("--context", default=None, help="kubeconfig context.")
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Metrics port of every pod (default: named port, annotation, or the only port).",
+)
+@click.option("--port-name", default=None, help="Name of the pods' container port serving metrics.")
+@click.option(
+    "--interval",
+    "interval_s",
+    type=float,
+    default=None,
+    help="Seconds between scrapes of a target [5].",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=float,
+    default=None,
+    help="Per-scrape timeout in seconds [0.8 x interval].",
+)
+@click.option(
+    "--jitter", type=float, default=None, help="Fraction by which each interval varies [0.1]."
+)
+@click.option(
+    "--window", "window_s", type=float, default=None, help="Role signal window in seconds [60]."
+)
+@click.option("--concurrency", type=int, default=None, help="Scrapes in flight at most [64].")
+@click.option("--host", default=None, help="Listen address [0.0.0.0].")
+@click.option("--port", type=int, default=None, help="Listen port [9400]; 0 picks a free one.")
+def exporter(config_path: Path | None, **options: Any) -> None:
+    """Scrape vLLM/SGLang/Dynamo pods and export canonical per-target and per-role signals.
+
+    \b
+    Examples:
+      llmobs exporter --target http://127.0.0.1:8000
+      llmobs exporter --target 10.0.0.5:8000,role=prefill --target 10.0.0.6:8000,role=decode
+      llmobs exporter --namespace llm --selector app=vllm
+      llmobs exporter --config exporters/examples/rbg-pd.yaml
+    """
+    try:
+        config = merge(options, config_path)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+    def ready(host: str, port: int) -> None:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        what = [f"{len(config.targets)} static target(s)"] if config.targets else []
+        if config.kubernetes is not None:
+            spaces = ", ".join(config.kubernetes.namespaces) or "all namespaces"
+            what.append(f"pods in {spaces}")
+        click.echo(
+            f"llmobs exporter on http://{shown}:{port}/metrics (roles: /v1/roles, targets: "
+            f"/v1/targets), scraping {' and '.join(what)} every {config.interval_s:g}s"
+        )
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(config, ready))
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo("stopped")

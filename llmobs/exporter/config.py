@@ -1,0 +1,208 @@
+"""The exporter's configuration: strict models (unknown keys are errors), one YAML file.
+
+A config names static targets, a Kubernetes discovery, or both, plus how to scrape and the
+role window. ``--target URL[,role=prefill][,model=M]...`` flags become ``StaticTarget``s
+through ``parse_target_flag``. Everything is checked before the first scrape.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import Field, model_validator
+
+from llmobs.config import StrictModel, validate
+from llmobs.errors import ConfigError
+from llmobs.exporter import names
+from llmobs.exposition.parser import DEFAULT_MAX_BYTES
+from llmobs.scrape.fetch import normalize_url
+
+Engine = Literal["vllm", "sglang", "dynamo"]
+
+DEFAULT_ROLE_LABELS: tuple[str, ...] = (
+    "rbg.workloads.x-k8s.io/role-name",  # RoleBasedGroup v1alpha2
+    "rolebasedgroup.workloads.x-k8s.io/role",  # RoleBasedGroup v1alpha1
+    "llm-d.ai/role",
+)
+DEFAULT_GROUP_LABELS: tuple[str, ...] = (
+    "rbg.workloads.x-k8s.io/group-name",  # RoleBasedGroup v1alpha2
+    "rolebasedgroup.workloads.x-k8s.io/name",  # RoleBasedGroup v1alpha1
+    "leaderworkerset.sigs.k8s.io/name",
+    "app.kubernetes.io/instance",
+)
+DEFAULT_MODEL_LABELS: tuple[str, ...] = ("llm-d.ai/model", "app.kubernetes.io/model")
+
+
+class StaticTarget(StrictModel):
+    """One engine endpoint given by address."""
+
+    url: str = Field(description="The engine's /metrics URL, or HOST:PORT (then /metrics).")
+    role: str = Field(
+        default=names.ROLE_BOTH, description="prefill, decode, or both (an aggregated server)."
+    )
+    model: str | None = Field(
+        default=None, description="Model label; by default the model the engine reports."
+    )
+    engine: Engine | None = Field(
+        default=None, description="Read the target as this engine instead of detecting it."
+    )
+    namespace: str = Field(default="", description="Value of the namespace label.")
+    group: str = Field(default="", description="Value of the group label (RBG, Deployment).")
+    pod: str | None = Field(
+        default=None, description="Value of the pod label; by default HOST:PORT of the URL."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> StaticTarget:
+        try:
+            normalize_url(self.url)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        if not self.role:
+            raise ValueError("role must not be empty")
+        return self
+
+
+class KubernetesDiscovery(StrictModel):
+    """Find engine pods with a watch on the Kubernetes API."""
+
+    namespaces: list[str] = Field(
+        default_factory=list,
+        description="Namespaces to watch; empty watches every namespace (needs a ClusterRole).",
+    )
+    label_selector: str = Field(
+        default="", description="Only pods matching this label selector, e.g. app=vllm."
+    )
+    kubeconfig: str | None = Field(
+        default=None,
+        description="Path of a kubeconfig; by default in-cluster config, else ~/.kube/config.",
+    )
+    context: str | None = Field(default=None, description="kubeconfig context to use.")
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="Metrics port number on every pod."
+    )
+    port_name: str | None = Field(
+        default=None,
+        description="Name of the container port serving metrics (used when port is not set).",
+    )
+    path: str = Field(default="/metrics", description="HTTP path of the metrics.")
+    scheme: Literal["http", "https"] = Field(default="http", description="URL scheme.")
+    role_labels: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ROLE_LABELS),
+        description="Pod labels naming the role; the first present wins.",
+    )
+    group_labels: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_GROUP_LABELS),
+        description="Pod labels naming the group; the first present wins, else the owning "
+        "Deployment, StatefulSet or LeaderWorkerSet.",
+    )
+    model_labels: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_MODEL_LABELS),
+        description="Pod labels naming the model; else the model the engine reports.",
+    )
+    default_role: str = Field(
+        default=names.ROLE_BOTH, description="Role of pods that carry no role label."
+    )
+    engine: Engine | None = Field(
+        default=None, description="Read every pod as this engine instead of detecting it."
+    )
+    watch_timeout_s: int = Field(
+        default=300, ge=1, description="Seconds each watch call lasts before it is renewed."
+    )
+
+
+class ExporterConfig(StrictModel):
+    """Everything ``llmobs exporter`` needs."""
+
+    targets: list[StaticTarget] = Field(default_factory=list, description="Static targets.")
+    kubernetes: KubernetesDiscovery | None = Field(
+        default=None, description="Discover pods in Kubernetes."
+    )
+    interval_s: float = Field(default=5.0, gt=0, description="Seconds between scrapes of a target.")
+    jitter: float = Field(
+        default=0.1,
+        ge=0,
+        lt=1,
+        description="Each interval varies by up to this fraction, so targets do not align.",
+    )
+    timeout_s: float | None = Field(
+        default=None, gt=0, description="Per-scrape timeout; by default 80% of the interval."
+    )
+    max_bytes: int = Field(default=DEFAULT_MAX_BYTES, ge=1, description="Largest body accepted.")
+    concurrency: int = Field(default=64, ge=1, description="Scrapes in flight at most.")
+    window_s: float = Field(
+        default=60.0, gt=0, description="Sliding window of the role signals, in seconds."
+    )
+    quantiles: list[float] = Field(
+        default_factory=lambda: [0.5, 0.9, 0.95, 0.99],
+        description="Quantiles of the role latency signals.",
+    )
+    host: str = Field(default="0.0.0.0", description="Address the exporter listens on.")
+    port: int = Field(default=9400, ge=0, le=65535, description="Port; 0 picks a free one.")
+
+    @model_validator(mode="after")
+    def _check(self) -> ExporterConfig:
+        if not self.targets and self.kubernetes is None:
+            raise ValueError("no targets: give --target URL, or kubernetes discovery")
+        if self.timeout_s is not None and self.timeout_s > self.interval_s:
+            raise ValueError("timeout_s must not exceed interval_s")
+        if self.window_s < 2 * self.interval_s:
+            raise ValueError("window_s must be at least two scrape intervals")
+        if any(not 0 < q < 1 for q in self.quantiles):
+            raise ValueError("quantiles must lie strictly between 0 and 1")
+        return self
+
+    @property
+    def scrape_timeout_s(self) -> float:
+        return self.timeout_s if self.timeout_s is not None else 0.8 * self.interval_s
+
+
+TARGET_KEYS = frozenset(StaticTarget.model_fields) - {"url"}
+
+
+def parse_target_flag(text: str) -> dict[str, str]:
+    """``URL[,key=value]...`` → the fields of a ``StaticTarget``.
+
+    Raises:
+        ConfigError: a part is not ``key=value`` or names an unknown key.
+    """
+    url, *parts = text.split(",")
+    fields = {"url": url.strip()}
+    for part in parts:
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or key not in TARGET_KEYS:
+            raise ConfigError(
+                f"--target {text!r}: {part!r} is not KEY=VALUE with KEY one of "
+                f"{', '.join(sorted(TARGET_KEYS))}"
+            )
+        fields[key] = value.strip()
+    return fields
+
+
+def load(path: str | Path) -> dict[str, object]:
+    """Read a YAML config file (a mapping) without validating it yet.
+
+    Raises:
+        ConfigError: unreadable, not YAML, or not a mapping.
+    """
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {path} must be a mapping of settings, not {type(data).__name__}")
+    return data
+
+
+def build(data: dict[str, object], what: str = "exporter configuration") -> ExporterConfig:
+    """Validate ``data`` into an ``ExporterConfig``, raising ``ConfigError`` on any problem."""
+    return validate(ExporterConfig, data, what)

@@ -1,0 +1,167 @@
+"""The running exporter: scrape loops, discovery and the HTTP endpoints, wired together.
+
+Endpoints: ``/metrics`` (the collector), ``/v1/roles`` (the role snapshot as JSON, what the
+autoscaler reads), ``/v1/targets`` (every target with its health and last error) and
+``/healthz``. ``serve`` runs until cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.process_collector import ProcessCollector
+
+from llmobs.errors import ConfigError
+from llmobs.exporter import discovery, roles
+from llmobs.exporter.collector import ExporterCollector
+from llmobs.exporter.config import ExporterConfig
+from llmobs.exporter.pods import KEY_PREFIX
+from llmobs.exporter.scraper import Scraper
+from llmobs.exporter.state import Target
+from llmobs.scrape.fetch import normalize_url
+
+log = logging.getLogger(__name__)
+
+
+def static_targets(config: ExporterConfig) -> list[Target]:
+    """The configured static targets. Raises ConfigError when a URL is listed twice."""
+    found: dict[str, Target] = {}
+    for item in config.targets:
+        url = normalize_url(item.url)
+        if url in found:
+            raise ConfigError(f"target {url} is listed twice; give each target once")
+        parts = urlsplit(url)
+        found[url] = Target(
+            key=url,
+            url=url,
+            namespace=item.namespace,
+            pod=item.pod or parts.netloc,
+            role=item.role,
+            group=item.group,
+            model=item.model,
+            engine=item.engine,
+        )
+    return list(found.values())
+
+
+class Exporter:
+    def __init__(self, config: ExporterConfig) -> None:
+        self.config = config
+        self.scraper = Scraper(config)
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(ExporterCollector(self.scraper.exported))
+        ProcessCollector(registry=self.registry)
+        self._watchers: list[discovery.PodWatcher] = []
+
+    def sync(self, namespace: str | None, targets: list[Target]) -> None:
+        """After a LIST: the discovered targets of ``namespace`` (None: all) are exactly these."""
+        scope = KEY_PREFIX if namespace is None else f"{KEY_PREFIX}{namespace}/"
+        wanted = {t.key for t in targets}
+        for key in list(self.scraper.states):
+            if key.startswith(scope) and key not in wanted:
+                self.scraper.remove(key)
+        for target in targets:
+            self.scraper.put(target)
+
+    def _discovery_error(self) -> None:
+        self.scraper.discovery_errors += 1
+
+    async def start(self) -> None:
+        await self.scraper.start()
+        self.scraper.replace_all(static_targets(self.config))
+        settings = self.config.kubernetes
+        if settings is not None:
+            api = discovery.api_client(settings)
+            loop = asyncio.get_running_loop()
+
+            def post(action: Callable[[], None]) -> None:
+                with contextlib.suppress(RuntimeError):  # the loop closed at shutdown
+                    loop.call_soon_threadsafe(action)
+
+            sink = discovery.Sink(
+                self.scraper.put, self.scraper.remove, self.sync, self._discovery_error, post
+            )
+            self._watchers = discovery.watchers(settings, api, sink)
+            for watcher in self._watchers:
+                watcher.start()
+
+    async def stop(self) -> None:
+        for watcher in self._watchers:
+            watcher.stop()
+        await self.scraper.close()
+
+    def targets_json(self) -> dict[str, Any]:
+        exported = self.scraper.exported()
+        items = []
+        for view in exported.targets:
+            t = view.target
+            items.append(
+                {
+                    "url": t.url,
+                    "namespace": t.namespace,
+                    "pod": t.pod,
+                    "role": t.role,
+                    "group": t.group,
+                    "model": view.model,
+                    "engine": view.engine,
+                    "up": view.up,
+                    "last_success": view.last_success,
+                    "last_scrape_duration_seconds": view.last_duration,
+                    "last_error": view.last_error,
+                    "errors": view.errors,
+                    "counter_resets": view.resets,
+                }
+            )
+        return {"targets": items}
+
+    def app(self) -> web.Application:
+        async def metrics(request: web.Request) -> web.Response:
+            body = generate_latest(self.registry)
+            return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+        async def role_snapshot(request: web.Request) -> web.Response:
+            return web.json_response(roles.to_json(self.scraper.exported().roles))
+
+        async def targets(request: web.Request) -> web.Response:
+            return web.json_response(self.targets_json())
+
+        async def healthz(request: web.Request) -> web.Response:
+            return web.Response(text="ok\n")
+
+        app = web.Application()
+        app.router.add_get("/metrics", metrics)
+        app.router.add_get("/v1/roles", role_snapshot)
+        app.router.add_get("/v1/targets", targets)
+        app.router.add_get("/healthz", healthz)
+        return app
+
+
+async def serve(config: ExporterConfig, ready: Callable[[str, int], None] | None = None) -> None:
+    """Run the exporter until cancelled; ``ready(host, port)`` once it listens."""
+    exporter = Exporter(config)
+    runner = web.AppRunner(exporter.app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.host, config.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}; "
+                "pick another --port"
+            ) from None
+        port = int(runner.addresses[0][1]) if runner.addresses else config.port
+        await exporter.start()
+        if ready is not None:
+            ready(config.host, port)
+        await asyncio.Event().wait()
+    finally:
+        await exporter.stop()
+        await runner.cleanup()

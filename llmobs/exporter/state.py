@@ -1,0 +1,136 @@
+"""What the exporter knows of each target: who it is, its health, and its recent snapshots.
+
+``Target`` is identity and labels (from a static config or a pod). ``TargetState`` is the
+mutable record one scrape loop updates: ``observe`` takes a scrape result, reads it with the
+engine catalog, carries counters over restarts (``continuity``) and keeps the snapshots that
+the role window needs. ``view`` hands an immutable copy to the pure role aggregation and the
+collector, so nothing is read while it changes. No I/O here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+from llmobs import engines
+from llmobs.engines.catalog import EngineSnapshot
+from llmobs.errors import LlmobsError
+from llmobs.exporter import names
+from llmobs.exporter.continuity import Carry, carry_on
+from llmobs.scrape.fetch import ScrapeResult
+
+Point = tuple[float, EngineSnapshot]  # (monotonic seconds, snapshot with continuous counters)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One engine endpoint. ``key`` is its identity (``namespace/pod`` or the URL)."""
+
+    key: str
+    url: str
+    namespace: str = ""
+    pod: str = ""
+    role: str = names.ROLE_BOTH
+    group: str = ""
+    model: str | None = None  # None: the model the engine reports
+    engine: str | None = None  # None: detect from the exposition
+
+
+@dataclass(frozen=True)
+class TargetView:
+    """An immutable picture of one target at one moment."""
+
+    target: Target
+    up: bool
+    engine: str
+    model: str
+    points: tuple[Point, ...]
+    last_duration: float | None
+    last_success: float | None
+    last_error: str | None
+    errors: dict[str, int]
+    resets: int
+
+    @property
+    def latest(self) -> EngineSnapshot | None:
+        return self.points[-1][1] if self.points else None
+
+    def labels(self) -> tuple[str, ...]:
+        """Values of ``names.TARGET_LABELS``, in that order."""
+        t = self.target
+        return (t.namespace, t.pod, t.role, t.group, self.model, self.engine)
+
+    def role_key(self) -> tuple[str, ...]:
+        """Values of ``names.ROLE_LABELS``, in that order."""
+        t = self.target
+        return (t.namespace, t.group, t.role, self.model)
+
+
+@dataclass
+class TargetState:
+    target: Target
+    window_s: float
+    carry: Carry = field(default_factory=Carry)
+    points: deque[Point] = field(default_factory=deque)
+    up: bool = False
+    engine: str = ""
+    models: tuple[str, ...] = ()
+    last_duration: float | None = None
+    last_success: float | None = None
+    last_error: str | None = None
+    errors: Counter[str] = field(default_factory=Counter)
+    resets: int = 0
+
+    def observe(self, result: ScrapeResult) -> None:
+        """Take one scrape's result: a snapshot, or a failure counted by its reason."""
+        self.last_duration = result.duration
+        snapshot: EngineSnapshot | None = None
+        error: LlmobsError | None = result.error
+        if error is None and result.exposition is not None:
+            try:
+                snapshot = engines.snapshot(result.exposition, self.target.engine)
+            except LlmobsError as exc:
+                error = exc
+        if snapshot is None:
+            self.up = False
+            reason = error.reason if error is not None else "error"
+            self.errors[reason] += 1
+            self.last_error = str(error) if error is not None else "no exposition"
+            return
+        self.carry, exposed, reset = carry_on(self.carry, snapshot)
+        if reset:
+            self.resets += 1
+        self.up = True
+        self.engine = snapshot.engine
+        self.models = snapshot.models
+        self.last_success = result.wall_time
+        self.last_error = None
+        self.points.append((result.monotonic, exposed))
+        self.prune(result.monotonic)
+
+    def prune(self, now: float) -> None:
+        """Keep the snapshots inside the window and the last one before it (the baseline)."""
+        start = now - self.window_s
+        points = self.points
+        while len(points) >= 2 and points[1][0] <= start:
+            points.popleft()
+
+    @property
+    def model(self) -> str:
+        if self.target.model is not None:
+            return self.target.model
+        return ",".join(self.models)
+
+    def view(self) -> TargetView:
+        return TargetView(
+            target=self.target,
+            up=self.up,
+            engine=self.target.engine or self.engine,
+            model=self.model,
+            points=tuple(self.points),
+            last_duration=self.last_duration,
+            last_success=self.last_success,
+            last_error=self.last_error,
+            errors=dict(self.errors),
+            resets=self.resets,
+        )

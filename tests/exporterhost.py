@@ -18,7 +18,7 @@ from llmobs.exporter.service import Exporter
 from llmobs.exposition.model import Exposition
 from llmobs.exposition.parser import parse
 from tests.servers import wait_until
-from tests.simhost import LoopThread
+from tests.simhost import LoopThread, SimHost
 
 
 class ExporterHost:
@@ -81,3 +81,19 @@ class ExporterHost:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def all_up(host: ExporterHost) -> bool:
+    """Every target the exporter knows was scraped successfully last time."""
+    targets = host.targets()
+    return bool(targets) and all(t["up"] for t in targets.values())
+
+
+def cluster_targets(sim: SimHost, group: str) -> list[dict[str, str]]:
+    """Static targets for every instance of an emulated cluster, with their roles."""
+    assert sim.cluster is not None
+    return [
+        {"url": m["metrics_url"], "role": m["role"], "pod": m["name"], "group": group}
+        for m in sim.cluster.listing()
+        if m["metrics_url"]
+    ]

@@ -10,7 +10,7 @@ import openai
 
 from llmobs.exporter import names
 from llmobs.sim.config import EngineSettings
-from tests.exporterhost import ExporterHost
+from tests.exporterhost import ExporterHost, all_up, cluster_targets
 from tests.prometheus import Prometheus
 from tests.servers import wait_until
 from tests.simhost import SimHost
@@ -22,13 +22,9 @@ BY_ROLE = "namespace, group, role, model"
 
 def test_promql_on_exported_series_equals_the_role_snapshot(tmp_path: Path) -> None:
     with SimHost(EngineSettings(), roles={"prefill": 2, "decode": 1}) as sim:
-        assert sim.cluster is not None
-        targets = [
-            {"url": m["metrics_url"], "role": m["role"], "pod": m["name"], "group": "pd"}
-            for m in sim.cluster.listing()
-        ]
+        targets = cluster_targets(sim, group="pd")
         with ExporterHost({"targets": targets, "interval_s": 0.5, "window_s": 120}) as host:
-            host.wait(lambda h: all(t["up"] for t in h.targets().values()), "targets up")
+            host.wait(all_up, "targets up")
             target = host.url.removeprefix("http://")
             config = (
                 "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"

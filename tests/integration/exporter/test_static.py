@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from llmobs.engines import snapshot
 from llmobs.exposition.parser import parse
 from llmobs.sim.config import EngineSettings
-from tests.exporterhost import ExporterHost
+from tests.exporterhost import ExporterHost, all_up, cluster_targets
 from tests.fixtures.expositions import load
 from tests.servers import free_port
 from tests.simhost import SimHost
@@ -118,7 +118,7 @@ def test_vllm_and_sglang_targets_mixed() -> None:
             for pod, s in servers.items()
         ]
         with ExporterHost({"targets": targets, **FAST}) as host:
-            host.wait(lambda h: all(t["up"] for t in h.targets().values()), "all targets up")
+            host.wait(all_up, "all targets up")
             listed = host.targets()
             for pod, name in bodies.items():
                 truth = snapshot(parse(load(name)))
@@ -140,13 +140,9 @@ def test_vllm_and_sglang_targets_mixed() -> None:
 
 def test_pd_cluster_role_signals() -> None:
     with SimHost(EngineSettings(), roles={"prefill": 1, "decode": 1}) as sim:
-        assert sim.cluster is not None
-        targets = [
-            {"url": m["metrics_url"], "role": m["role"], "pod": m["name"], "group": "pd"}
-            for m in sim.cluster.listing()
-        ]
+        targets = cluster_targets(sim, group="pd")
         with ExporterHost({"targets": targets, "interval_s": 0.5, "window_s": 30}) as host:
-            host.wait(lambda h: all(t["up"] for t in h.targets().values()), "targets up")
+            host.wait(all_up, "targets up")
             with openai.OpenAI(base_url=sim.url + "/v1", api_key="x", max_retries=0) as client:
                 for i in range(6):
                     client.completions.create(

@@ -27,7 +27,7 @@ def test_promql_on_exported_series_equals_the_role_snapshot(tmp_path: Path) -> N
             host.wait(all_up, "targets up")
             target = host.url.removeprefix("http://")
             config = (
-                "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+                "global: {scrape_interval: 5s, evaluation_interval: 5s}\n"
                 "scrape_configs:\n"
                 f"  - job_name: llmobs\n    static_configs: [{{targets: ['{target}']}}]\n"
             )

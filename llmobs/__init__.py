@@ -3,7 +3,9 @@
 The public surface is small on purpose; subpackages hold the components:
 ``llmobs.exposition`` (reading /metrics), ``llmobs.engines`` (engine catalogs),
 ``llmobs.histogram`` (PromQL-identical histogram math), ``llmobs.signals``
-(the canonical signal names) and ``llmobs.scrape`` (fetching targets).
+(the canonical signal names), ``llmobs.scrape`` (fetching targets),
+``llmobs.exporter`` (role-level signals for Prometheus; ``llmobs.exporter.names`` spells
+every exported series), ``llmobs.sim`` (the emulator) and ``llmobs.bench`` (llmbench).
 """
 
 from llmobs.errors import LlmobsError

@@ -101,9 +101,8 @@ class Exporter:
         await self.scraper.close()
 
     def targets_json(self) -> dict[str, Any]:
-        exported = self.scraper.exported()
         items = []
-        for view in exported.targets:
+        for view in (state.view() for state in self.scraper.states.values()):
             t = view.target
             items.append(
                 {

@@ -82,6 +82,18 @@ def open_stream(watch: Watch, func: Callable[..., Any], *args: Any, **kwargs: An
     return events
 
 
+def watch_llm_pods(v1: CoreV1Api, since: str) -> Stream:
+    """A bounded watch of the ``app=llm`` pods in ``default`` from resourceVersion ``since``."""
+    return open_stream(
+        new_watch(),
+        v1.list_namespaced_pod,
+        "default",
+        label_selector="app=llm",
+        resource_version=since,
+        **BOUNDED,
+    )
+
+
 def new_watch() -> Watch:
     return Watch()  # type: ignore[no-untyped-call]
 
@@ -196,14 +208,7 @@ def test_watch_from_list_resource_version_is_live_and_ordered(
 ) -> None:
     kube.add_pod(make_pod("before", labels=LLM))
     since = list_version(v1, label_selector="app=llm")
-    stream = open_stream(
-        new_watch(),
-        v1.list_namespaced_pod,
-        "default",
-        label_selector="app=llm",
-        resource_version=since,
-        **BOUNDED,
-    )
+    stream = watch_llm_pods(v1, since)
     collector = Collector(stream, count=3)
     wait_until(lambda: kube.open_watches == 1, 2, "the watch to open")
     kube.add_pod(make_pod("new", labels=LLM))
@@ -262,14 +267,7 @@ def test_watch_without_resource_version_starts_with_synthetic_added(
 def test_label_changes_become_deleted_and_added(kube: FakeKubeAPI, v1: CoreV1Api) -> None:
     kube.add_pod(make_pod("a", labels=LLM))
     since = list_version(v1)
-    stream = open_stream(
-        new_watch(),
-        v1.list_namespaced_pod,
-        "default",
-        label_selector="app=llm",
-        resource_version=since,
-        **BOUNDED,
-    )
+    stream = watch_llm_pods(v1, since)
     collector = Collector(stream, count=2)
     wait_until(lambda: kube.open_watches == 1, 2, "the watch to open")
     stopped = kube.update_pod("default", "a", relabel({"app": "web"}))

@@ -4,7 +4,7 @@ The public surface is small on purpose; subpackages hold the components:
 ``llmobs.exposition`` (reading /metrics), ``llmobs.engines`` (engine catalogs),
 ``llmobs.histogram`` (PromQL-identical histogram math), ``llmobs.signals``
 (the canonical signal names), ``llmobs.scrape`` (fetching targets),
-``llmobs.exporter`` (role-level signals for Prometheus; ``llmobs.exporter.names`` spells
+``llmobs.exporter`` (role-level signals for Prometheus; ``llmobs.names`` spells
 every exported series), ``llmobs.sim`` (the emulator) and ``llmobs.bench`` (llmbench).
 """
 

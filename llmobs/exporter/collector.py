@@ -20,7 +20,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from llmobs.exporter import names
+from llmobs import names
 from llmobs.exporter.roles import RoleSnapshot
 from llmobs.exporter.state import TargetView
 

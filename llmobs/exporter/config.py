@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 
 from llmobs.config import StrictModel, validate
 from llmobs.errors import ConfigError
-from llmobs.exporter import names
+from llmobs import names
 from llmobs.exposition.parser import DEFAULT_MAX_BYTES
 from llmobs.scrape.fetch import normalize_url
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from llmobs import signals
 from llmobs.engines.catalog import EngineSnapshot
-from llmobs.exporter import names
+from llmobs import names
 from llmobs.exporter.state import Point, TargetView
 from llmobs.histogram import Histogram, increase, mean, merge, quantile
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from llmobs import engines
 from llmobs.engines.catalog import EngineSnapshot
 from llmobs.errors import LlmobsError
-from llmobs.exporter import names
+from llmobs import names
 from llmobs.exporter.continuity import Carry, carry_on
 from llmobs.scrape.fetch import ScrapeResult
 

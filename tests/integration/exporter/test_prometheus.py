@@ -8,7 +8,7 @@ from pathlib import Path
 
 import openai
 
-from llmobs.exporter import names
+from llmobs import names
 from llmobs.sim.config import EngineSettings
 from tests.exporterhost import ExporterHost, all_up, cluster_targets
 from tests.prometheus import Prometheus

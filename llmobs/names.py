@@ -1,4 +1,4 @@
-"""What the exporter exposes: every metric name, help text and label name, spelled once.
+"""Every `llmobs_` metric name, help text and label name, spelled once.
 
 The exporter's collector, its ``/v1/roles`` JSON, the dashboards and the autoscaler import
 these; nothing else spells an ``llmobs_`` name. Per-target series carry ``TARGET_LABELS``,

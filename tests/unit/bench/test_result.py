@@ -1,10 +1,10 @@
 """The result document and the table, against golden files (regenerate with
-``LLMOBS_UPDATE_GOLDEN=1 pytest tests/unit/bench/test_result.py`` and review the diff)."""
+``LLMOBS_UPDATE_GOLDEN=1 pytest tests/unit/bench/test_result.py``: the regenerated test fails
+until you review the diff, commit it and run again; see tests/golden.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 from array import array
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from llmobs.bench.metrics import parse_slo, summarize
 from llmobs.bench.records import RequestRecord
 from llmobs.bench.report import client_verdict, result_json, table
 from llmobs.bench.runner import Health
+from tests.golden import check_golden
 
 GOLDEN = Path(__file__).parents[2] / "fixtures" / "bench"
 
@@ -55,20 +56,13 @@ def document() -> dict[str, Any]:
     )
 
 
-def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("LLMOBS_UPDATE_GOLDEN"):
-        path.write_text(text)
-    assert text == path.read_text(), f"{name} changed; see the module docstring"
-
-
 def test_result_document_matches_golden() -> None:
     doc = document()
-    check_golden("result.json", json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    check_golden(GOLDEN / "result.json", json.dumps(doc, indent=2, allow_nan=False) + "\n")
 
 
 def test_table_matches_golden() -> None:
-    check_golden("table.txt", table(document()) + "\n")
+    check_golden(GOLDEN / "table.txt", table(document()) + "\n")
 
 
 def test_document_says_what_it_measured() -> None:

@@ -10,12 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import Field, model_validator
 
-from llmobs.config import StrictModel, validate
-from llmobs.errors import ConfigError
 from llmobs import names
+from llmobs.config import StrictModel, read_yaml, validate
+from llmobs.errors import ConfigError
 from llmobs.exposition.parser import DEFAULT_MAX_BYTES
 from llmobs.scrape.fetch import normalize_url
 
@@ -186,21 +185,9 @@ def load(path: str | Path) -> dict[str, object]:
     """Read a YAML config file (a mapping) without validating it yet.
 
     Raises:
-        ConfigError: unreadable, not YAML, or not a mapping.
+        ConfigError: missing, unreadable, not YAML, a key twice, or not a mapping.
     """
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config {path} is not valid YAML: {exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config {path} must be a mapping of settings, not {type(data).__name__}")
-    return data
+    return read_yaml(path, "config")
 
 
 def build(data: dict[str, object], what: str = "exporter configuration") -> ExporterConfig:

@@ -1,0 +1,100 @@
+"""PromQL over an engine's own series (``vllm:...``, ``sglang:...``), from its catalog.
+
+For a signal a catalog reads under several names (one per engine version, newest first),
+the expression is the first name's aggregate ``or`` the next's: per label set, the newest
+name present wins, as it does in ``llmobs.engines.catalog.read``. Aggregating first drops
+the metric name, so a version that exposes both the old and the new name counts once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from llmobs.engines.catalog import Catalog, Reduce, Source
+from llmobs.errors import ConfigError
+from llmobs.promql.syntax import (
+    Agg,
+    Expr,
+    Matcher,
+    Window,
+    aggregate,
+    eq,
+    histogram_quantile,
+    rate,
+    re_,
+    selector,
+)
+
+LE = "le"
+
+# SGLang's scheduler-side series repeat once per TP/PP/EP rank, and its queue gauges carry
+# a total under priority="" beside a breakdown: one copy counts (engines/sglang.py's rule).
+# A matcher "0?" keeps rank 0 and the series that carry no rank at all.
+_ONE_COPY: Mapping[str, tuple[Matcher, ...]] = {
+    "sglang": (re_("tp_rank", "0?"), re_("pp_rank", "0?"), re_("moe_ep_rank", "0?")),
+}
+_GAUGE_TOTAL: Mapping[str, tuple[Matcher, ...]] = {
+    "sglang": (eq("priority", ""),),
+}
+_REDUCE: dict[Reduce, Agg] = {Reduce.SUM: Agg.SUM, Reduce.MEAN: Agg.AVG}
+
+
+def _source(sources: tuple[Source, ...], catalog: Catalog, signal: str, kind: str) -> Source:
+    for source in sources:
+        if source.signal == signal:
+            return source
+    known = ", ".join(s.signal for s in sources) or "none"
+    raise ConfigError(f"{catalog.engine} has no {kind} {signal!r}; its {kind}s: {known}")
+
+
+def _first_present(parts: Sequence[Expr]) -> Expr:
+    return parts[0] if len(parts) == 1 else "(" + " or ".join(parts) + ")"
+
+
+def engine_buckets(
+    catalog: Catalog, signal: str, over: Window, *matchers: Matcher, by: Sequence[str] = ()
+) -> Expr:
+    """The engine's histogram buckets, rated and summed ``by`` (and ``le``)."""
+    source = _source(catalog.histograms, catalog, signal, "histogram")
+    pinned = (*_ONE_COPY.get(catalog.engine, ()), *matchers)
+    return _first_present(
+        [
+            aggregate(Agg.SUM, rate(selector(name + "_bucket", *pinned), over), (*by, LE))
+            for name in source.names
+        ]
+    )
+
+
+def engine_quantile(
+    catalog: Catalog,
+    signal: str,
+    q: float,
+    over: Window,
+    *matchers: Matcher,
+    by: Sequence[str] = (),
+) -> Expr:
+    """``histogram_quantile`` of the engine's histogram for ``signal`` over the range."""
+    return histogram_quantile(q, engine_buckets(catalog, signal, over, *matchers, by=by))
+
+
+def engine_rate(
+    catalog: Catalog, signal: str, over: Window, *matchers: Matcher, by: Sequence[str] = ()
+) -> Expr:
+    """Per second over the range, summed ``by``, of the engine's counter for ``signal``."""
+    source = _source(catalog.counters, catalog, signal, "counter")
+    pinned = (*_ONE_COPY.get(catalog.engine, ()), *matchers)
+    return _first_present(
+        [aggregate(Agg.SUM, rate(selector(name, *pinned), over), by) for name in source.names]
+    )
+
+
+def engine_gauge(catalog: Catalog, signal: str, *matchers: Matcher, by: Sequence[str] = ()) -> Expr:
+    """The engine's gauge for ``signal`` now, summed or averaged as the catalog reduces it."""
+    source = _source(catalog.gauges, catalog, signal, "gauge")
+    pinned = (
+        *_ONE_COPY.get(catalog.engine, ()),
+        *_GAUGE_TOTAL.get(catalog.engine, ()),
+        *matchers,
+    )
+    op = _REDUCE[source.reduce]
+    return _first_present([aggregate(op, selector(name, *pinned), by) for name in source.names])

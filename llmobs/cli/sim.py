@@ -1,22 +1,28 @@
-"""``llmobs sim``: start the GPU-free vLLM/SGLang emulator."""
+"""``llmobs sim``: start the GPU-free vLLM/SGLang emulator.
+
+The emulator's modules (aiohttp, the profiles, the PD cluster) are imported when the command
+runs, not when ``llmobs --help`` builds the command list.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
-import yaml
-from aiohttp import web
 
-from llmobs.config import validate
 from llmobs.errors import ConfigError
-from llmobs.sim import profiles
-from llmobs.sim.cluster import Cluster, parse_pd
-from llmobs.sim.config import EngineSettings, Resolved, describe
-from llmobs.sim.serve import Running, bind, start_instance
+
+if TYPE_CHECKING:
+    import socket
+
+    from llmobs.sim.cluster import Cluster
+    from llmobs.sim.config import EngineSettings, Resolved
+
+EXIT_USAGE = 2
 
 # command-line option -> settings field, for the flags that map one to one
 FIELDS = (
@@ -38,18 +44,25 @@ FIELDS = (
 
 
 def settings_from(options: dict[str, Any], config: Path | None) -> EngineSettings:
-    data: dict[str, Any] = {}
-    if config is not None:
-        loaded = yaml.safe_load(config.read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{config}: expected a mapping of settings")
-        data.update(loaded)
+    """The config file's settings (if any) with the flags on top. Raises ConfigError."""
+    from llmobs.config import read_yaml, validate
+    from llmobs.sim.config import EngineSettings
+
+    data: dict[str, Any] = read_yaml(config, "emulator config") if config is not None else {}
     data.update({k: v for k, v in options.items() if k in FIELDS and v is not None})
     if options.get("no_prefix_caching"):
         data["enable_prefix_caching"] = False
     if options.get("enable_metrics"):
         data["enable_metrics"] = True
-    return validate(EngineSettings, data, "emulator settings")
+    where = f" ({config} and the flags)" if config is not None else ""
+    return validate(EngineSettings, data, f"emulator settings{where}")
+
+
+def fail(exc: ConfigError) -> NoReturn:
+    """A port taken or an instance that cannot start: the message and exit status 2, as
+    ``llmobs exporter`` gives."""
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(EXIT_USAGE)
 
 
 @click.command()
@@ -149,6 +162,11 @@ def sim(
     \b
     With no flags: vLLM 0.32.0 serving Qwen2.5-7B on one H100 at 127.0.0.1:8000.
     """
+    from llmobs.sim import profiles
+    from llmobs.sim.cluster import Cluster, parse_pd
+    from llmobs.sim.config import Resolved, describe
+    from llmobs.sim.serve import bind
+
     if list_profiles:
         click.echo("hardware: " + ", ".join(profiles.hardware_profiles()))
         click.echo("models:   " + ", ".join(profiles.model_profiles()))
@@ -158,39 +176,49 @@ def sim(
     try:
         resolved = Resolved(settings_from(options, config_path))
         roles = parse_pd(pd_spec) if pd_spec else ({"both": replicas} if replicas else None)
-        sock = bind(host, port)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    try:
+        sock = bind(host, port)
+    except ConfigError as exc:
+        fail(exc)
     click.echo(f"llmobs sim: {describe(resolved)}")
-    with contextlib.suppress(KeyboardInterrupt):
-        if roles is None:
-            click.echo(f"listening on http://{host}:{sock.getsockname()[1]} (Ctrl-C to stop)")
-            asyncio.run(_serve(resolved, sock))
-        else:
-            count = sum(roles.values())
-            ports = [port + 1 + i for i in range(count)] if port else None
-            cluster = Cluster(
-                resolved, roles, host=host, cold_start_s=cold_start_s, instance_ports=ports
-            )
-            asyncio.run(_serve_cluster(cluster, sock))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            if roles is None:
+                click.echo(f"listening on http://{host}:{sock.getsockname()[1]} (Ctrl-C to stop)")
+                asyncio.run(_serve(resolved, sock))
+            else:
+                count = sum(roles.values())
+                ports = [port + 1 + i for i in range(count)] if port else None
+                cluster = Cluster(
+                    resolved, roles, host=host, cold_start_s=cold_start_s, instance_ports=ports
+                )
+                asyncio.run(_serve_cluster(cluster, sock))
+    except ConfigError as exc:  # an instance of the cluster could not listen
+        fail(ConfigError(f"{exc} (the instances listen on the ports after --port)"))
     click.echo("stopped")
 
 
-async def _serve(resolved: Resolved, sock: Any) -> None:
-    running: Running = await start_instance(resolved, sock)
+async def _serve(resolved: Resolved, sock: socket.socket) -> None:
+    from llmobs.sim.serve import start_instance
+
+    running = await start_instance(resolved, sock)
     try:
         await asyncio.Event().wait()
     finally:
         await running.close()
 
 
-async def _serve_cluster(cluster: Cluster, sock: Any) -> None:
+async def _serve_cluster(cluster: Cluster, sock: socket.socket) -> None:
+    from aiohttp import web
+
     try:
         await cluster.start()
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        await cluster.close()
-        return
+    except ConfigError:
+        await cluster.close()  # the instances that did start
+        sock.close()
+        raise
     runner = web.AppRunner(cluster.app(), access_log=None, handle_signals=False)
     await runner.setup()
     await web.SockSite(runner, sock).start()

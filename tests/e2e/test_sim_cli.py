@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -102,3 +104,57 @@ def test_port_in_use() -> None:
         assert done.returncode == 2 and "cannot listen" in done.stderr
     finally:
         first.stop()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("model: [Qwen2.5-7B\n", "is not valid YAML: line 2, column 1"),
+        ("- model\n", "must be a mapping of settings (key: value lines), not a list"),
+        ("modle: Qwen2.5-7B\n", "modle: Extra inputs are not permitted"),
+        ("model: Qwen2.5-7B\nmodel: Llama-3.1-8B\n", "the key 'model' is given twice"),
+        ("efficiency: {decode_mbu: 2}\n", "efficiency.decode_mbu: Input should be less than"),
+        ("model: nope\n", "unknown model 'nope'"),
+    ],
+)
+def test_a_bad_config_file_is_named_not_a_traceback(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(text)
+    done = run_cli("sim", "--config", str(config), "--port", str(free_port()))
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+    if "YAML" in message or "mapping" in message or "twice" in message:
+        assert str(config) in done.stderr
+
+
+def test_a_missing_config_file() -> None:
+    done = run_cli("sim", "--config", "no-such.yaml", "--port", str(free_port()))
+    assert done.returncode == 2 and "does not exist" in done.stderr
+
+
+def ports_in_a_row() -> tuple[int, socket.socket]:
+    """A free port and a listening socket on the port after it."""
+    while True:
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1] - 1
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                taken.close()
+                continue
+        return port, taken
+
+
+def test_pd_instance_port_in_use_is_an_error_like_the_exporters() -> None:
+    port, taken = ports_in_a_row()
+    with taken:
+        done = run_cli("sim", "--pd", "1P1D", "--port", str(port))
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert f"error: cannot listen on 127.0.0.1:{port + 1}: Address already in use" in done.stderr
+    assert "the instances listen on the ports after --port" in done.stderr
+    assert "stopped" not in done.stdout and "Traceback" not in done.stderr

@@ -12,6 +12,7 @@
     * BodyTooLarge               the body is over the configured cap
   * UnknownEngine                a valid exposition with no vLLM, SGLang or Dynamo metrics
   * IncompatibleBuckets          histograms whose bucket bounds cannot be combined
+  * ObservationError             a role observation document (``/v1/roles``) that cannot be read
 
 Each class has a short ``reason`` code (``"timeout"``, ``"malformed"``, ...) that the
 exporter counts and reports use; messages say what was found and what to do.
@@ -76,3 +77,7 @@ class UnknownEngine(LlmobsError):
 
 class IncompatibleBuckets(LlmobsError):
     reason = "incompatible_buckets"
+
+
+class ObservationError(LlmobsError):
+    reason = "observation"

@@ -21,8 +21,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from llmobs import names
-from llmobs.exporter.roles import RoleSnapshot
 from llmobs.exporter.state import TargetView
+from llmobs.observation import LATENCY_FIELDS, RATE_FIELDS, Observation
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Exported:
     """Everything one exposition shows, taken at one moment."""
 
     targets: tuple[TargetView, ...]
-    roles: RoleSnapshot
+    roles: Observation
     scrapes: int
     discovery_errors: int
 
@@ -91,35 +91,32 @@ def target_families(views: tuple[TargetView, ...]) -> Iterator[Metric]:
     yield from (up, duration, success, errors, resets)
 
 
-def role_families(snapshot: RoleSnapshot) -> Iterator[Metric]:
+def role_families(observation: Observation) -> Iterator[Metric]:
     quantiles = {k: _gauge(m) for k, m in names.ROLE_HISTOGRAM_QUANTILES.items()}
-    rates = {
-        "request_rate": _gauge(names.ROLE_REQUEST_RATE),
-        "prompt_tokens_rate": _gauge(names.ROLE_PROMPT_TOKENS_RATE),
-        "generation_tokens_rate": _gauge(names.ROLE_GENERATION_TOKENS_RATE),
-        "preemption_rate": _gauge(names.ROLE_PREEMPTION_RATE),
-    }
+    rates = {r.name: _gauge(r.metric) for r in RATE_FIELDS}
     hit = _gauge(names.ROLE_PREFIX_CACHE_HIT_RATIO)
     kv = _gauge(names.ROLE_KV_CACHE_USAGE)
     running = _gauge(names.ROLE_REQUESTS_RUNNING)
     waiting = _gauge(names.ROLE_REQUESTS_WAITING)
     replicas = _gauge(names.ROLE_REPLICAS)
-    for role in snapshot.roles:
-        labels = list(role.labels())
-        for signal, latency in role.latency.items():
+    for role in observation.roles:
+        labels = list(role.key.labels())
+        for signal in LATENCY_FIELDS:
+            latency = role.latency.get(signal)
             if latency is None or signal not in quantiles:
                 continue
             for q, value in latency.quantiles.items():
                 if value is not None:
                     quantiles[signal].add_metric([*labels, _float(q)], value)
-        for field_name, value in role.rates.items():
-            if value is not None and field_name in rates:
-                rates[field_name].add_metric(labels, value)
+        for rate in RATE_FIELDS:
+            value = getattr(role, rate.name)
+            if value is not None:
+                rates[rate.name].add_metric(labels, value)
         if role.prefix_cache_hit_ratio is not None:
             hit.add_metric(labels, role.prefix_cache_hit_ratio)
         for stat, value in (
-            (names.STAT_MEAN, role.kv_cache_usage_mean),
-            (names.STAT_MAX, role.kv_cache_usage_max),
+            (names.STAT_MEAN, role.kv_cache_usage_ratio.mean),
+            (names.STAT_MAX, role.kv_cache_usage_ratio.max),
         ):
             if value is not None:
                 kv.add_metric([*labels, stat], value)
@@ -128,7 +125,7 @@ def role_families(snapshot: RoleSnapshot) -> Iterator[Metric]:
         if role.requests_waiting is not None:
             waiting.add_metric(labels, role.requests_waiting)
         for state in names.REPLICA_STATES:
-            replicas.add_metric([*labels, state], float(role.replicas[state]))
+            replicas.add_metric([*labels, state], float(getattr(role.replicas, state)))
     yield from quantiles.values()
     yield from rates.values()
     yield from (hit, kv, running, waiting, replicas)

@@ -12,21 +12,27 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Iterable
 
 import aiohttp
 
+from llmobs.clock import SYSTEM, Clock
 from llmobs.exporter.collector import Exported
 from llmobs.exporter.config import ExporterConfig
-from llmobs.exporter.roles import aggregate
 from llmobs.exporter.state import Target, TargetState
+from llmobs.roles import aggregate
 from llmobs.scrape.fetch import scrape
 
 
 class Scraper:
-    def __init__(self, config: ExporterConfig, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        config: ExporterConfig,
+        rng: random.Random | None = None,
+        clock: Clock = SYSTEM,
+    ) -> None:
         self.config = config
+        self.clock = clock
         self.states: dict[str, TargetState] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.scrapes = 0
@@ -84,7 +90,7 @@ class Scraper:
         assert self._session is not None
         assert self._limit is not None
         interval = self.config.interval_s
-        deadline = time.monotonic()
+        deadline = self.clock.monotonic()
         first = True
         while True:
             state = self.states.get(key)
@@ -96,6 +102,7 @@ class Scraper:
                     state.target.url,
                     timeout_s=self.config.scrape_timeout_s,
                     max_bytes=self.config.max_bytes,
+                    clock=self.clock,
                 )
             if self.states.get(key) is not state:
                 return  # removed or replaced while the scrape was in flight
@@ -103,16 +110,16 @@ class Scraper:
             state.observe(result)
             deadline += self._rng.uniform(0, interval) if first else self._next_gap()
             first = False
-            now = time.monotonic()
+            now = self.clock.monotonic()
             while deadline < now:  # fell behind (a slow target): skip ticks, do not burst
                 deadline += interval
             await asyncio.sleep(deadline - now)
 
     def exported(self) -> Exported:
-        now, wall = time.monotonic(), time.time()
+        now, wall = self.clock.monotonic(), self.clock.wall()
         views = tuple(state.view() for state in self.states.values())
         roles = aggregate(
-            views,
+            (view.member() for view in views),
             now=now,
             wall_time=wall,
             window_s=self.config.window_s,

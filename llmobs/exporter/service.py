@@ -19,8 +19,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 
+from llmobs import observation
 from llmobs.errors import ConfigError
-from llmobs.exporter import discovery, roles
+from llmobs.exporter import discovery
 from llmobs.exporter.collector import ExporterCollector
 from llmobs.exporter.config import ExporterConfig
 from llmobs.exporter.pods import KEY_PREFIX
@@ -129,7 +130,7 @@ class Exporter:
             return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
         async def role_snapshot(request: web.Request) -> web.Response:
-            return web.json_response(roles.to_json(self.scraper.exported().roles))
+            return web.json_response(observation.to_json(self.scraper.exported().roles))
 
         async def targets(request: web.Request) -> web.Response:
             return web.json_response(self.targets_json())

@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from llmobs import engines
+from llmobs import engines, names
 from llmobs.engines.catalog import EngineSnapshot
 from llmobs.errors import LlmobsError
-from llmobs import names
 from llmobs.exporter.continuity import Carry, carry_on
+from llmobs.observation import RoleKey
+from llmobs.roles import Member
 from llmobs.scrape.fetch import ScrapeResult
-
-Point = tuple[float, EngineSnapshot]  # (monotonic seconds, snapshot with continuous counters)
+from llmobs.window import Point  # (monotonic seconds, snapshot with continuous counters)
 
 
 @dataclass(frozen=True)
@@ -60,10 +60,11 @@ class TargetView:
         t = self.target
         return (t.namespace, t.pod, t.role, t.group, self.model, self.engine)
 
-    def role_key(self) -> tuple[str, ...]:
-        """Values of ``names.ROLE_LABELS``, in that order."""
+    def member(self) -> Member:
+        """This target as a replica of its role, for the role aggregation."""
         t = self.target
-        return (t.namespace, t.group, t.role, self.model)
+        key = RoleKey(t.namespace, t.group, t.role, self.model)
+        return Member(key, self.up, self.points, continuous=True)
 
 
 @dataclass

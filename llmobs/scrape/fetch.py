@@ -8,12 +8,12 @@ reason code (``unreachable``, ``timeout``, ``http_status``, ``too_large``, ``mal
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiohttp
 
+from llmobs.clock import SYSTEM, Clock
 from llmobs.errors import (
     BodyTooLarge,
     ConfigError,
@@ -135,15 +135,17 @@ async def scrape(
     *,
     timeout_s: float = DEFAULT_TIMEOUT,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    clock: Clock = SYSTEM,
 ) -> ScrapeResult:
-    """Like ``fetch`` but never raises an llmobs error: it is in the result."""
-    wall, start = time.time(), time.monotonic()
+    """Like ``fetch`` but never raises an llmobs error: it is in the result. ``clock``
+    stamps it (when it started, on both clocks, and how long it took)."""
+    wall, start = clock.wall(), clock.monotonic()
     try:
         exposition = await fetch(session, url, timeout_s=timeout_s, max_bytes=max_bytes)
         error: LlmobsError | None = None
     except LlmobsError as exc:
         exposition, error = None, exc
-    return ScrapeResult(url, wall, start, time.monotonic() - start, exposition, error)
+    return ScrapeResult(url, wall, start, clock.monotonic() - start, exposition, error)
 
 
 async def scrape_all(

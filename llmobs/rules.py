@@ -1,0 +1,253 @@
+"""The Prometheus recording and alerting rules, generated from ``llmobs.promql``.
+
+``groups()`` is the rules as data; ``rules_file()`` and ``prometheus_rule_file()`` are the
+text of ``exporters/prometheus/rules.yml`` and ``exporters/kubernetes/prometheusrule.yaml``.
+Pure, except ``main``, which writes or checks the committed files:
+
+    python -m llmobs.rules --write     # or scripts/generate-assets
+    python -m llmobs.rules --check     # exit 1 if a committed file is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from llmobs import names, promql, signals
+
+# Recording rules are named level:metric:operation (Prometheus's convention).
+RECORD_PREFIX = "llmobs:role_"
+WINDOW = "1m"
+EXPORTER_JOB = "llmobs-exporter"  # the scrape job of exporters/prometheus/*.yml
+REGENERATE = "scripts/generate-assets (python -m llmobs.rules --write, in the repository)"
+
+RULES_PATH = "exporters/prometheus/rules.yml"
+PROMETHEUS_RULE_PATH = "exporters/kubernetes/prometheusrule.yaml"
+
+# The latency quantiles recorded per role.
+LATENCY: tuple[tuple[str, float], ...] = (
+    (signals.TTFT.name, 0.5),
+    (signals.TTFT.name, 0.99),
+    (signals.ITL.name, 0.5),
+    (signals.ITL.name, 0.99),
+    (signals.TPOT.name, 0.99),
+    (signals.E2E.name, 0.99),
+    (signals.QUEUE.name, 0.99),
+)
+RATES: tuple[str, ...] = (
+    signals.REQUESTS.name,
+    signals.PROMPT_TOKENS.name,
+    signals.GENERATION_TOKENS.name,
+)
+
+
+@dataclass(frozen=True)
+class Recording:
+    record: str
+    expr: str
+
+
+@dataclass(frozen=True)
+class Alert:
+    alert: str
+    expr: str
+    for_: str
+    severity: str
+    summary: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    rules: tuple[Recording | Alert, ...]
+
+
+def quantile_record(signal: str, q: float) -> str:
+    """``llmobs:role_ttft_seconds:p99``: the recorded ``q`` quantile of ``signal``."""
+    percent = f"{promql.check_quantile(q) * 100:g}".replace(".", "_")
+    return f"{RECORD_PREFIX}{signal}:p{percent}"
+
+
+def rate_record(signal: str) -> str:
+    """``llmobs:role_requests:rate1m``: the recorded rate of a counter."""
+    return f"{RECORD_PREFIX}{signal.removesuffix('_total')}:rate{WINDOW}"
+
+
+def gauge_record(signal: str, op: promql.Agg) -> str:
+    """``llmobs:role_requests_waiting:sum``: a gauge aggregated over the role's replicas."""
+    return f"{RECORD_PREFIX}{signal}:{op}"
+
+
+def groups() -> tuple[Group, ...]:
+    """Every rule group, in file order."""
+    latency = tuple(
+        Recording(quantile_record(s, q), promql.quantile(s, q, WINDOW)) for s, q in LATENCY
+    )
+    rates = tuple(Recording(rate_record(s), promql.counter_rate(s, WINDOW)) for s in RATES)
+    kv = signals.KV_CACHE_USAGE.name
+    gauges = (
+        Recording(gauge_record(kv, promql.Agg.MAX), promql.kv_cache_usage(names.STAT_MAX)),
+        Recording(
+            gauge_record(signals.REQUESTS_WAITING.name, promql.Agg.SUM),
+            promql.requests_waiting(),
+        ),
+        Recording(
+            gauge_record(signals.REQUESTS_RUNNING.name, promql.Agg.SUM),
+            promql.requests_running(),
+        ),
+    )
+    errors = promql.exposed(names.TARGET_SCRAPE_ERRORS)
+    health = (
+        Alert(
+            "LlmobsExporterDown",
+            promql.scrape_down(EXPORTER_JOB),
+            "5m",
+            "warning",
+            "llmobs exporter {{ $labels.instance }} is down",
+            "Prometheus has not scraped the llmobs exporter for 5 minutes; no engine signals "
+            "are being recorded.",
+        ),
+        Alert(
+            "LlmobsTargetDown",
+            promql.target_down(),
+            "5m",
+            "warning",
+            "engine pod {{ $labels.namespace }}/{{ $labels.pod }} ({{ $labels.role }}) is not "
+            "being scraped",
+            f"The llmobs exporter has failed to read this engine's /metrics for 5 minutes; "
+            f"{errors} says why.",
+        ),
+    )
+    return (
+        Group("llmobs-role-latency", latency),
+        Group("llmobs-role-load", rates + gauges),
+        Group("llmobs-health", health),
+    )
+
+
+def _rule(rule: Recording | Alert) -> dict[str, Any]:
+    if isinstance(rule, Recording):
+        return {"record": rule.record, "expr": rule.expr}
+    return {
+        "alert": rule.alert,
+        "expr": rule.expr,
+        "for": rule.for_,
+        "labels": {"severity": rule.severity},
+        "annotations": {"summary": rule.summary, "description": rule.description},
+    }
+
+
+def documents(of: Sequence[Group]) -> list[dict[str, Any]]:
+    """The ``groups`` list as Prometheus reads it."""
+    return [{"name": g.name, "rules": [_rule(r) for r in g.rules]} for g in of]
+
+
+def _dump(document: dict[str, Any]) -> str:
+    return yaml.safe_dump(document, sort_keys=False, width=1_000_000, allow_unicode=True)
+
+
+_GENERATED = f"""\
+# GENERATED by llmobs/rules.py from llmobs/promql: do not edit. Regenerate with
+#   {REGENERATE}
+"""
+
+
+def rules_file() -> str:
+    """The text of ``exporters/prometheus/rules.yml``."""
+    header = f"""{_GENERATED}#
+# Recording and alerting rules over the llmobs exporter's per-target series.
+#
+#   promtool check rules exporters/prometheus/rules.yml
+#   promtool test rules exporters/prometheus/rules_test.yml  (what they compute, checked)
+#
+# The exporter already exports per-role quantiles over its own window
+# (llmobs_role_ttft_seconds{{quantile="0.99"}}, ...). These rules compute the same thing in
+# Prometheus from the per-target histograms, over any range you choose, and aggregate the
+# replicas of a role: ({", ".join(promql.BY_ROLE)}) names one role of one deployment.
+# `pod` and `engine` are summed away. Keep the range at four scrape intervals or more.
+# ../kubernetes/prometheusrule.yaml holds the same groups for the Prometheus Operator.
+"""
+    return header + _dump({"groups": documents(groups())})
+
+
+def prometheus_rule_file() -> str:
+    """The text of ``exporters/kubernetes/prometheusrule.yaml``: the same groups."""
+    header = f"""{_GENERATED}#
+# For the Prometheus Operator: the recording and alerting rules of
+# ../prometheus/rules.yml (the same groups), as a PrometheusRule.
+# kube-prometheus-stack selects rules by label, like monitors: add `release: <its release
+# name>` unless ruleSelectorNilUsesHelmValues=false.
+#
+#   kubectl apply -f exporters/kubernetes/prometheusrule.yaml
+"""
+    resource = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {
+            "name": "llmobs",
+            "namespace": "llmobs",
+            "labels": {
+                "app.kubernetes.io/name": EXPORTER_JOB,
+                "app.kubernetes.io/part-of": "llmobs",
+                "app.kubernetes.io/component": "exporter",
+            },
+        },
+        "spec": {"groups": documents(groups())},
+    }
+    return header + _dump(resource)
+
+
+# Committed file (relative to the repository root) -> its generator.
+FILES: dict[str, Callable[[], str]] = {
+    RULES_PATH: rules_file,
+    PROMETHEUS_RULE_PATH: prometheus_rule_file,
+}
+
+
+def stale(root: Path) -> list[str]:
+    """The committed files under ``root`` whose text is not what the generator writes."""
+    out = []
+    for path, generate in FILES.items():
+        file = root / path
+        if not file.is_file() or file.read_text(encoding="utf-8") != generate():
+            out.append(path)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m llmobs.rules", description="Write or check the generated rule files."
+    )
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--write", action="store_true", help="rewrite the files that changed")
+    mode.add_argument("--check", action="store_true", help="exit 1 if any file is stale")
+    parser.add_argument("--root", type=Path, default=Path(), help="the repository (default .)")
+    args = parser.parse_args(argv)
+    root: Path = args.root
+    if not (root / "exporters").is_dir():
+        print(f"error: {root.resolve()} has no exporters/; pass --root REPO", file=sys.stderr)
+        return 2
+    changed = stale(root)
+    if args.check:
+        for path in changed:
+            print(f"stale: {path}; regenerate with {REGENERATE}", file=sys.stderr)
+        return 1 if changed else 0
+    for path in changed:
+        try:
+            (root / path).write_text(FILES[path](), encoding="utf-8")
+        except OSError as e:
+            print(f"error: cannot write {path}: {e.strerror or e}", file=sys.stderr)
+            return 1
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

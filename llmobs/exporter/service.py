@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -30,8 +29,6 @@ from llmobs.exporter.state import Target
 from llmobs.scrape.fetch import normalize_url
 
 log = logging.getLogger(__name__)
-
-GC_THRESHOLD = 100_000
 
 
 def static_targets(config: ExporterConfig) -> list[Target]:
@@ -162,11 +159,6 @@ async def serve(config: ExporterConfig, ready: Callable[[str, int], None] | None
             ) from None
         port = int(runner.addresses[0][1]) if runner.addresses else config.port
         await exporter.start()
-        # Every scrape parses tens of thousands of short-lived objects, few of them cyclic: a
-        # higher first GC threshold and the start-up heap frozen out of collections cut the
-        # CPU per scrape by about a quarter (benchmarks/exporter_scale.py).
-        gc.freeze()
-        gc.set_threshold(GC_THRESHOLD, 50, 1000)
         if ready is not None:
             ready(config.host, port)
         await asyncio.Event().wait()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+from llmobs import signals
 from llmobs.bench.metrics import e2el, itls, tpot, ttft
 from llmobs.bench.records import RequestRecord
 from llmobs.histogram import Histogram, mean, observe, quantile
@@ -34,10 +35,10 @@ def _itl(records: Sequence[RequestRecord]) -> list[float]:
 
 
 CLIENT: dict[str, tuple[str, Callable[[Sequence[RequestRecord]], list[float]]]] = {
-    "ttft": ("ttft_seconds", _per_request(ttft)),
-    "tpot": ("tpot_seconds", _per_request(tpot)),
-    "itl": ("itl_seconds", _itl),
-    "e2el": ("e2e_seconds", _per_request(e2el)),
+    "ttft": (signals.TTFT.name, _per_request(ttft)),
+    "tpot": (signals.TPOT.name, _per_request(tpot)),
+    "itl": (signals.ITL.name, _itl),
+    "e2el": (signals.E2E.name, _per_request(e2el)),
 }
 
 

@@ -14,10 +14,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmobs import signals, window
 from llmobs.engines import snapshot
 from llmobs.engines.catalog import EngineSnapshot
 from llmobs.errors import LlmobsError
-from llmobs.histogram import Histogram, increase, mean, merge, quantile
+from llmobs.histogram import Histogram, mean, quantile
 from llmobs.scrape.fetch import scrape_all
 
 
@@ -33,9 +34,9 @@ class Series:
 
     def add(self, at: float, snap: EngineSnapshot) -> None:
         self.times.append(at)
-        self.kv_usage.append(snap.gauges.get("kv_cache_usage_ratio"))
-        self.running.append(snap.gauges.get("requests_running"))
-        self.waiting.append(snap.gauges.get("requests_waiting"))
+        self.kv_usage.append(snap.gauges.get(signals.KV_CACHE_USAGE.name))
+        self.running.append(snap.gauges.get(signals.REQUESTS_RUNNING.name))
+        self.waiting.append(snap.gauges.get(signals.REQUESTS_WAITING.name))
         self.snapshots.append((at, snap))
 
 
@@ -96,15 +97,18 @@ class ServerWatch:
                 await self.scrape_now()
 
 
-SIGNALS = ("ttft_seconds", "itl_seconds", "e2e_seconds", "queue_seconds", "tpot_seconds")
+# The histogram signals a run reports, in the order result.json lists them.
+SIGNALS = tuple(
+    s.name for s in (signals.TTFT, signals.ITL, signals.E2E, signals.QUEUE, signals.TPOT)
+)
 
 
-def window(series: Series, name: str) -> Histogram | None:
-    """What the engine observed for ``name`` between the first and the last scrape."""
-    found = [snap.histograms.get(name) for _, snap in series.snapshots]
-    if len(found) < 2 or any(h is None for h in found):
+def run_window(series: Series) -> window.Window | None:
+    """What the engine observed between the first and the last scrape (None: fewer than two),
+    by the window core's rules (a restart inside the run counts as PromQL counts it)."""
+    if len(series.snapshots) < 2:
         return None
-    return increase([h for h in found if h is not None])
+    return window.target(series.snapshots)
 
 
 @dataclass(frozen=True)
@@ -121,51 +125,55 @@ class ServerView:
     errors: list[str]
 
 
-def _stats(values: list[float | None]) -> tuple[float | None, float | None]:
-    known = [v for v in values if v is not None]
-    if not known:
-        return None, None
-    return sum(known) / len(known), max(known)
+def _view(
+    url: str,
+    engine: str | None,
+    histograms: dict[str, Histogram | None],
+    qs: tuple[float, ...],
+    kv: window.Stat | None,
+    waiting: window.Stat | None,
+    errors: list[str],
+) -> ServerView:
+    return ServerView(
+        url,
+        engine,
+        {n: {q: quantile(q, h) for q in qs} for n, h in histograms.items()},
+        {n: None if h is None else h.count for n, h in histograms.items()},
+        {n: mean(h) for n, h in histograms.items()},
+        histograms,
+        None if kv is None else kv.mean,
+        None if kv is None else kv.max,
+        None if waiting is None else waiting.max,
+        errors,
+    )
 
 
 def views(watch: ServerWatch, qs: tuple[float, ...]) -> tuple[list[ServerView], ServerView]:
     """Each target's view of the run, and all targets together (histograms merged)."""
     out = []
-    merged: dict[str, list[Histogram]] = {name: [] for name in SIGNALS}
+    windows = []
     for series in watch.series:
-        windows = {name: window(series, name) for name in SIGNALS}
-        for name, h in windows.items():
-            if h is not None:
-                merged[name].append(h)
-        kv_mean, kv_max = _stats(series.kv_usage)
-        _, waiting_max = _stats(series.waiting)
+        found = run_window(series)
+        if found is not None:
+            windows.append(found)
+        histograms = {n: None if found is None else found.histograms.get(n) for n in SIGNALS}
         engine = series.snapshots[-1][1].engine if series.snapshots else None
-        out.append(
-            ServerView(
-                series.url,
-                engine,
-                {n: {q: quantile(q, h) for q in qs} for n, h in windows.items()},
-                {n: None if h is None else h.count for n, h in windows.items()},
-                {n: mean(h) for n, h in windows.items()},
-                windows,
-                kv_mean,
-                kv_max,
-                waiting_max,
-                series.errors[:3],
-            )
-        )
-    together = {name: merge(histograms) for name, histograms in merged.items()}
-    kv = [v for s in out for v in (s.kv_usage_mean,) if v is not None]
+        kv, waiting = window.stat(series.kv_usage), window.stat(series.waiting)
+        out.append(_view(series.url, engine, histograms, qs, kv, waiting, series.errors[:3]))
+    together = window.group(windows, [])
+    kv_means = window.stat(s.kv_usage_mean for s in out)
+    kv_max = window.stat(s.kv_usage_max for s in out)
+    waiting_max = window.stat(s.waiting_max for s in out)
     combined = ServerView(
         "all",
         None,
-        {n: {q: quantile(q, h) for q in qs} for n, h in together.items()},
-        {n: None if h is None else h.count for n, h in together.items()},
-        {n: mean(h) for n, h in together.items()},
-        together,
-        sum(kv) / len(kv) if kv else None,
-        max((s.kv_usage_max for s in out if s.kv_usage_max is not None), default=None),
-        max((s.waiting_max for s in out if s.waiting_max is not None), default=None),
+        {n: {q: quantile(q, together.histograms.get(n)) for q in qs} for n in SIGNALS},
+        {n: None if (h := together.histograms.get(n)) is None else h.count for n in SIGNALS},
+        {n: mean(together.histograms.get(n)) for n in SIGNALS},
+        {n: together.histograms.get(n) for n in SIGNALS},
+        None if kv_means is None else kv_means.mean,
+        None if kv_max is None else kv_max.max,
+        None if waiting_max is None else waiting_max.max,
         [],
     )
     return out, combined

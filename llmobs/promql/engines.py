@@ -19,6 +19,7 @@ from llmobs.promql.syntax import (
     Window,
     aggregate,
     eq,
+    grouping,
     histogram_quantile,
     rate,
     re_,
@@ -59,7 +60,7 @@ def engine_buckets(
     pinned = (*_ONE_COPY.get(catalog.engine, ()), *matchers)
     return _first_present(
         [
-            aggregate(Agg.SUM, rate(selector(name + "_bucket", *pinned), over), (*by, LE))
+            aggregate(Agg.SUM, rate(selector(name + "_bucket", *pinned), over), grouping(by, LE))
             for name in source.names
         ]
     )

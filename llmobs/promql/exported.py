@@ -22,6 +22,7 @@ from llmobs.promql.syntax import (
     aggregate,
     compare,
     eq,
+    grouping,
     histogram_quantile,
     quantile_label,
     rate,
@@ -107,7 +108,8 @@ def role_replicas(state: str, *matchers: Matcher) -> Selector:
 def buckets(signal: str, over: Window, *matchers: Matcher, by: Sequence[str] = BY_ROLE) -> Expr:
     """``sum by (by..., le) (rate(llmobs_<signal>_bucket[over]))``: the merged histogram."""
     metric = _pick(names.TARGET_HISTOGRAMS, signal, "histogram")
-    return aggregate(Agg.SUM, rate(selector(metric.name + "_bucket", *matchers), over), (*by, LE))
+    series = selector(metric.name + "_bucket", *matchers)
+    return aggregate(Agg.SUM, rate(series, over), grouping(by, LE))
 
 
 def quantile(

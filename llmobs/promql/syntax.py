@@ -134,10 +134,11 @@ def _label_name(label: str) -> str:
     return label
 
 
-def _labels(by: Sequence[str]) -> str:
+def grouping(by: Sequence[str], *more: str) -> tuple[str, ...]:
+    """Label names to group by (``by`` then ``more``), checked."""
     if isinstance(by, str):
         raise ConfigError(f"labels must be a sequence of names, not the string {by!r}")
-    return ", ".join(_label_name(label) for label in by)
+    return tuple(_label_name(label) for label in (*by, *more))
 
 
 class Op(StrEnum):
@@ -224,7 +225,7 @@ class Agg(StrEnum):
 
 def aggregate(op: Agg, expr: Expr | Selector, by: Sequence[str] = ()) -> Expr:
     """``op by (by...) (expr)``, or ``op(expr)`` over everything when ``by`` is empty."""
-    return f"{op} by ({_labels(by)}) ({expr})" if by else f"{op}({expr})"
+    return f"{op} by ({', '.join(grouping(by))}) ({expr})" if by else f"{op}({expr})"
 
 
 def histogram_quantile(q: float, buckets: Expr) -> Expr:

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 
 from llmobs.engines import snapshot
 from llmobs.exposition.parser import parse
+from llmobs.observation import from_json, to_json
 from llmobs.sim.config import EngineSettings
 from tests.exporterhost import ExporterHost, all_up, cluster_targets
 from tests.fixtures.expositions import load
@@ -158,7 +159,14 @@ def test_pd_cluster_role_signals() -> None:
                 )
 
             host.wait(served, "the six requests in the role window")
-            roles = {r["role"]: r for r in host.roles()["roles"]}
+            document = host.roles()
+            observation = from_json(document)  # what the autoscaler reads, typed
+            assert to_json(observation) == document  # and nothing is lost on the way
+            decode = observation.find("decode", group="pd")
+            assert decode is not None and decode.latency.itl_seconds is not None
+            assert decode.latency.itl_seconds.count == 6 * 15
+            assert decode.age_seconds is not None and 0 <= decode.age_seconds < 5
+            roles = {r["role"]: r for r in document["roles"]}
             assert roles["prefill"]["replicas"] == {"ready": 1, "scraped": 1, "up": 1}
             assert roles["decode"]["request_rate"] > 0
             p99 = host.value("llmobs_role_itl_seconds", role="decode", quantile="0.99")

@@ -16,23 +16,28 @@ their roles; ``GET /sim/targets`` gives them in Prometheus HTTP service-discover
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import json
 import re
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from llmobs.clock import SYSTEM, Clock
 from llmobs.errors import ConfigError
 from llmobs.sim.config import Resolved
+from llmobs.sim.replicaset import Phase, Replica, ReplicaSet
+from llmobs.sim.scale import KubeStatus, ScaleObjects, bad_request
 from llmobs.sim.serve import Running, bind, start_instance
 from llmobs.sim.server import json_response
 
 NAMESPACE = "default"
 _PD = re.compile(r"(\d+)P(\d+)D\Z", re.IGNORECASE)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def parse_pd(spec: str) -> dict[str, int]:
@@ -44,10 +49,10 @@ def parse_pd(spec: str) -> dict[str, int]:
 
 
 @dataclass(eq=False)
-class Member:
-    role: str
-    name: str
-    state: str  # starting | ready | draining | stopped
+class Slot:
+    """What the real-time cluster keeps of a replica: its server once up, and the task that
+    boots or drains it."""
+
     running: Running | None = None
     task: asyncio.Task[None] | None = None
 
@@ -62,6 +67,17 @@ class Member:
         return self.running.server.in_flight if self.running is not None else 0
 
 
+Member = Replica[Slot]
+
+
+def _new_slot(name: str) -> Slot:
+    return Slot()
+
+
+def _load(slot: Slot) -> int:
+    return slot.load
+
+
 class Cluster:
     def __init__(
         self,
@@ -71,95 +87,90 @@ class Cluster:
         host: str = "127.0.0.1",
         cold_start_s: float = 0.0,
         instance_ports: list[int] | None = None,
+        namespace: str = NAMESPACE,
+        clock: Clock = SYSTEM,
     ) -> None:
         self.resolved = resolved
         self.host = host
-        self.cold_start_s = cold_start_s
-        self.roles = roles
-        self.members: dict[str, list[Member]] = {role: [] for role in roles}
+        self.replicas: ReplicaSet[Slot] = ReplicaSet(roles, clock=clock, cold_start_s=cold_start_s)
+        self.roles = self.replicas.initial
+        self.clock = clock
+        created = datetime.fromtimestamp(clock.wall(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.objects = ScaleObjects(
+            namespace, created, {role: str(uuid.uuid4()) for role in self.roles}
+        )
         self._ports = list(instance_ports or [])
-        self._names = itertools.count()
-        self._rr = itertools.count()
-        self.generation = 1  # the Scale objects' resourceVersion: bumped by every change
+        self._tasks: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
+        """Boot the first replicas; a port that cannot be bound raises ``ConfigError``."""
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=None)
         )
         for role, count in self.roles.items():
             for _ in range(count):
-                member = self._new_member(role)
-                await self._boot(member, delay=0.0)
+                await self._boot(self.replicas.add(role, _new_slot, cold=False))
 
     async def close(self) -> None:
-        for members in self.members.values():
-            for member in members:
-                if member.task is not None:
-                    member.task.cancel()
-                if member.running is not None:
-                    await member.running.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for member in self.replicas.replicas():
+            if member.handle.running is not None:
+                await member.handle.running.close()
+                member.handle.running = None
         if self._session is not None:
             await self._session.close()
 
-    def _new_member(self, role: str) -> Member:
-        member = Member(role, f"{role}-{next(self._names)}", "starting")
-        self.members[role].append(member)
-        return member
+    def _spawn(self, member: Member, job: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(job)
+        member.handle.task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    async def _boot(self, member: Member, delay: float) -> None:
-        if delay > 0:
-            await asyncio.sleep(delay)  # the cold start: loading weights, capturing graphs
-        port = self._ports.pop(0) if self._ports else 0
-        sock = bind(self.host, port)
-        member.running = await start_instance(
-            self.resolved, sock, role=member.role, name=member.name
-        )
-        if member.state == "starting":
-            member.state = "ready"
+    async def _boot(self, member: Member) -> None:
+        await asyncio.sleep(max(0.0, member.due_at - self.clock.monotonic()))  # the cold start
+        slot = member.handle
+        sock = bind(self.host, self._ports.pop(0) if self._ports else 0)
+        try:
+            slot.running = await start_instance(
+                self.resolved, sock, role=member.role, name=member.name
+            )
+        except BaseException:
+            sock.close()
+            raise
+        if not self.replicas.mark_ready(member):  # removed while it booted
+            await slot.running.close()
+            slot.running = None
 
     async def _drain(self, member: Member) -> None:
-        running = member.running
+        running = member.handle.running
         if running is not None:
             await running.server.idle.wait()  # in-flight requests finish: none is dropped
             await running.close()
-        member.state = "stopped"
+            member.handle.running = None
+        self.replicas.mark_stopped(member)
 
     # -- scaling --------------------------------------------------------------------------------
-    def counts(self, role: str) -> tuple[int, int]:
-        """(desired replicas, ready replicas) of a role."""
-        live = [m for m in self.members[role] if m.state in ("starting", "ready")]
-        return len(live), sum(m.state == "ready" for m in live)
-
     def scale(self, role: str, replicas: int) -> None:
-        live = [m for m in self.members[role] if m.state in ("starting", "ready")]
-        for _ in range(replicas - len(live)):
-            member = self._new_member(role)
-            member.task = asyncio.get_running_loop().create_task(
-                self._boot(member, self.cold_start_s)
-            )
-        # scale down the newest first, not-yet-ready ones before ready ones
-        victims = sorted(live, key=lambda m: (m.state == "ready", -self.members[role].index(m)))
-        for member in victims[: max(0, len(live) - replicas)]:
-            if member.task is not None and member.state == "starting":
-                member.task.cancel()
-            member.state = "draining"
-            member.task = asyncio.get_running_loop().create_task(self._drain(member))
-        self.generation += 1
+        change = self.replicas.scale(role, replicas, _new_slot)
+        for member in change.added:
+            self._spawn(member, self._boot(member))
+        for member in change.removed:
+            if member.phase is Phase.STOPPED:  # still in its cold start
+                if member.handle.task is not None:
+                    member.handle.task.cancel()
+            else:
+                self._spawn(member, self._drain(member))
 
-    # -- routing --------------------------------------------------------------------------------
     def pick(self, role: str) -> Member | None:
-        ready = [m for m in self.members[role] if m.state == "ready"]
-        if not ready:
-            return None
-        low = min(m.load for m in ready)
-        tied = [m for m in ready if m.load == low]
-        return tied[next(self._rr) % len(tied)]
+        return self.replicas.pick(role, _load)
 
     # -- HTTP -----------------------------------------------------------------------------------
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[_kube_errors])
         app.router.add_get("/health", self.health)
         app.router.add_get("/v1/models", self.models)
         app.router.add_post("/v1/completions", self.generate)
@@ -178,7 +189,7 @@ class Cluster:
 
     async def models(self, request: web.Request) -> web.StreamResponse:
         member = self.pick("decode" if "decode" in self.roles else "both")
-        if member is None or member.url is None:
+        if member is None or member.handle.url is None:
             return json_response({"detail": "no ready instance"}, 503)
         return await self._forward(
             request, member, await request.read(), stream=False, method="GET"
@@ -189,13 +200,11 @@ class Cluster:
             {
                 "name": m.name,
                 "role": m.role,
-                "state": m.state,
-                "url": m.url,
-                "metrics_url": f"{m.url}/metrics" if m.url else None,
+                "state": m.phase.value,
+                "url": m.handle.url,
+                "metrics_url": f"{m.handle.url}/metrics" if m.handle.url else None,
             }
-            for members in self.members.values()
-            for m in members
-            if m.state != "stopped"
+            for m in self.replicas.replicas()
         ]
 
     async def instances(self, request: web.Request) -> web.Response:
@@ -244,7 +253,7 @@ class Cluster:
         first.pop("max_completion_tokens", None)
         assert self._session is not None
         async with self._session.post(
-            f"{prefill.url}{request.path}", json=first, headers=_pass_headers(request)
+            f"{prefill.handle.url}{request.path}", json=first, headers=_pass_headers(request)
         ) as answer:
             payload = await answer.read()
             if answer.status != 200:
@@ -268,10 +277,11 @@ class Cluster:
         method: str = "POST",
     ) -> web.StreamResponse:
         assert self._session is not None
-        assert member.url is not None
+        url = member.handle.url
+        assert url is not None
         headers = _pass_headers(request)
         async with self._session.request(
-            method, f"{member.url}{request.path}", data=body, headers=headers
+            method, f"{url}{request.path}", data=body, headers=headers
         ) as answer:
             kind = answer.headers.get("Content-Type", "application/json")
             if not stream or not kind.startswith("text/event-stream"):
@@ -287,83 +297,42 @@ class Cluster:
             return response
 
     # -- the scale subresource ------------------------------------------------------------------
-    def _scale_object(self, namespace: str, name: str) -> dict[str, Any]:
-        desired, ready = self.counts(name)
-        return {
-            "kind": "Scale",
-            "apiVersion": "autoscaling/v1",
-            "metadata": {
-                "name": name,
-                "namespace": namespace,
-                "resourceVersion": str(self.generation),
-            },
-            "spec": {"replicas": desired},
-            "status": {"replicas": ready, "selector": f"role={name}"},
-        }
+    def _scale_now(self, name: str) -> dict[str, Any]:
+        counts = self.replicas.counts(name)
+        return self.objects.scale(name, counts.desired, counts.ready)
 
-    def _role(self, request: web.Request) -> tuple[str, str]:
-        name = request.match_info["name"]
-        if name not in self.roles:
-            raise web.HTTPNotFound(
-                text=json.dumps(_status(404, "NotFound", f'deployments.apps "{name}" not found')),
-                content_type="application/json",
-            )
-        return request.match_info["namespace"], name
+    def _located(self, request: web.Request) -> str:
+        return self.objects.locate(request.match_info["namespace"], request.match_info["name"])
 
     async def get_scale(self, request: web.Request) -> web.Response:
-        namespace, name = self._role(request)
-        return json_response(self._scale_object(namespace, name))
+        return json_response(self._scale_now(self._located(request)))
 
-    async def _set(self, request: web.Request, body: object) -> web.Response:
-        namespace, name = self._role(request)
-        spec = body.get("spec") if isinstance(body, dict) else None
-        replicas = spec.get("replicas") if isinstance(spec, dict) else None
-        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-            return json_response(
-                _status(
-                    422,
-                    "Invalid",
-                    "Scale.spec.replicas: Invalid value: must be a non-negative integer",
-                ),
-                422,
-            )
-        self.scale(name, replicas)
-        return json_response(self._scale_object(namespace, name))
+    async def _write(self, request: web.Request, patch: str | None) -> web.Response:
+        name = self._located(request)
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            raise bad_request("the body of the request is not valid JSON") from None
+        current = self._scale_now(name)
+        replicas = self.objects.write(name, current, body, patch=patch)
+        if replicas != current["spec"]["replicas"]:
+            self.scale(name, replicas)
+        return json_response(self._scale_now(name))
 
     async def put_scale(self, request: web.Request) -> web.Response:
-        return await self._set(request, await _json(request))
+        return await self._write(request, None)
 
     async def patch_scale(self, request: web.Request) -> web.Response:
-        body = await _json(request)
-        if isinstance(body, list):  # a JSON patch: [{"op": "replace", "path": "/spec/replicas"}]
-            for op in body:
-                if (
-                    isinstance(op, dict)
-                    and op.get("path") == "/spec/replicas"
-                    and op.get("op") in ("replace", "add")
-                ):
-                    body = {"spec": {"replicas": op.get("value")}}
-                    break
-        return await self._set(request, body)
+        return await self._write(request, request.content_type)
 
 
-def _status(code: int, reason: str, message: str) -> dict[str, Any]:
-    """A Kubernetes ``Status`` object, as the API server sends with errors."""
-    return {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code,
-    }
-
-
-async def _json(request: web.Request) -> object:
-    with contextlib.suppress(ValueError):
-        return json.loads(await request.read())
-    return None
+@web.middleware
+async def _kube_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The API server's ``Status`` bodies for the scale subresource's errors."""
+    try:
+        return await handler(request)
+    except KubeStatus as exc:
+        return json_response(exc.body, exc.code)
 
 
 def _pass_headers(request: web.Request) -> dict[str, str]:

@@ -16,15 +16,15 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from llmobs.errors import ConfigError
+from llmobs.clock import VirtualClock
 from llmobs.sim.config import Resolved
+from llmobs.sim.core import Emission, Plan
 from llmobs.sim.instance import Instance
+from llmobs.sim.replicaset import Phase, Replica, ReplicaSet
 from llmobs.sim.request import SimRequest, State
-
-ROLES = ("both", "prefill", "decode")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,21 +68,27 @@ class RequestRecord:
         return (self.finished - self.first_token) / (self.output_tokens - 1)
 
 
-@dataclass(eq=False)
-class Replica:
-    role: str
-    name: str
-    instance: Instance
-    ready_at: float
-    draining: bool = False
-    stopped: bool = False
-    step_at: float | None = None  # when its pending event fires (step end or wake-up)
-    plan: object = None
+@dataclass(frozen=True, slots=True)
+class DecodeRun:
+    """Decode-only steps computed at once (``EngineCore.advance_decode``): when the last one
+    ends and the tokens they emit."""
 
-    @property
-    def load(self) -> int:
-        core = self.instance.core
-        return len(core.running) + len(core.waiting) + len(core.fetching)
+    end: float
+    emissions: list[Emission]
+
+
+@dataclass(eq=False, slots=True)
+class Engine:
+    """What the virtual cluster keeps of a replica: its engine, and the step in progress."""
+
+    instance: Instance
+    step_at: float | None = None  # when its pending event fires (step end or wake-up)
+    plan: Plan | DecodeRun | None = None
+
+
+def _load(engine: Engine) -> int:
+    core = engine.instance.core
+    return len(core.running) + len(core.waiting) + len(core.fetching)
 
 
 @dataclass(order=True)
@@ -90,7 +96,7 @@ class _Event:
     time: float
     seq: int
     kind: str = field(compare=False)
-    target: object = field(compare=False)
+    target: Replica[Engine] = field(compare=False)
 
 
 class VirtualCluster:
@@ -103,28 +109,29 @@ class VirtualCluster:
         epoch: float = 1.8e9,
         jump_decode: bool = True,
     ) -> None:
-        unknown = set(roles) - set(ROLES)
-        if unknown or not roles:
-            raise ConfigError(f"roles must be 'both', or 'prefill' and 'decode'; got {roles}")
-        if "both" in roles and len(roles) > 1:
-            raise ConfigError("a cluster is either aggregated ('both') or disaggregated")
+        self.clock = VirtualClock()
+        self.replicas: ReplicaSet[Engine] = ReplicaSet(
+            roles, clock=self.clock, cold_start_s=cold_start_s
+        )
         self.resolved = resolved
-        self.cold_start_s = cold_start_s
         self.epoch = epoch
         self.jump_decode = jump_decode  # False steps one by one (same results, slower)
-        self.now = 0.0
         self.records: dict[str, RequestRecord] = {}
-        self.replicas: dict[str, list[Replica]] = {role: [] for role in roles}
         self._events: list[_Event] = []
         self._seq = itertools.count()
-        self._names = itertools.count()
         self._arrivals: list[VirtualRequest] = []
         self._next_arrival = 0
-        self._rr = itertools.count()
         self._limit = math.inf  # run_until's target: no jump over decode steps may pass it
-        for role, count in roles.items():
+        for role, count in self.replicas.initial.items():
             for _ in range(count):
-                self._add_replica(role, ready_at=0.0)
+                self.replicas.mark_ready(
+                    self.replicas.add(role, self._engine(role, 0.0), cold=False)
+                )
+
+    @property
+    def now(self) -> float:
+        """Seconds of virtual time since the start."""
+        return self.clock.monotonic()
 
     # -- workload and scaling -----------------------------------------------------------------
     def submit(self, requests: Iterable[VirtualRequest]) -> None:
@@ -137,76 +144,58 @@ class VirtualCluster:
     def scale(self, role: str, replicas: int) -> None:
         """Set a role's replica count now: new replicas serve after the cold start, removed
         ones stop taking requests and leave when their last request is done."""
-        if role not in self.replicas:
-            raise ConfigError(f"no role {role!r} in this cluster ({', '.join(self.replicas)})")
-        if replicas < 0:
-            raise ConfigError("replicas cannot be negative")
-        active = [r for r in self.replicas[role] if not r.draining and not r.stopped]
-        for _ in range(replicas - len(active)):
-            self._add_replica(role, ready_at=self.now + self.cold_start_s)
-        for replica in sorted(active, key=lambda r: r.ready_at, reverse=True)[
-            : max(0, len(active) - replicas)
-        ]:
-            replica.draining = True
+        change = self.replicas.scale(
+            role, replicas, self._engine(role, self.now + self.replicas.cold_start_s)
+        )
+        for replica in change.added:
+            self._push(replica.due_at, "ready", replica)
+        for replica in change.removed:
             self._maybe_stop(replica)
 
     def replica_counts(self, role: str) -> dict[str, int]:
         """Like a Deployment's status: desired (spec), ready and draining replicas."""
-        reps = [r for r in self.replicas[role] if not r.stopped]
-        return {
-            "spec": sum(not r.draining for r in reps),
-            "ready": sum(not r.draining and r.ready_at <= self.now for r in reps),
-            "draining": sum(r.draining for r in reps),
-        }
+        counts = self.replicas.counts(role)
+        return {"spec": counts.desired, "ready": counts.ready, "draining": counts.draining}
 
-    def _add_replica(self, role: str, ready_at: float) -> Replica:
-        name = f"{role}-{next(self._names)}"
-        instance = Instance(
-            self.resolved,
-            role=role,
-            name=name,
-            started_at=self.epoch + ready_at,
-            now=lambda: self.epoch + self.now,
-            process_metrics=False,
-        )
-        replica = Replica(role, name, instance, ready_at)
-        self.replicas[role].append(replica)
-        if ready_at > self.now:
-            self._push(ready_at, "ready", replica)
-        return replica
+    def _engine(self, role: str, ready_at: float) -> Callable[[str], Engine]:
+        def make(name: str) -> Engine:
+            instance = Instance(
+                self.resolved,
+                role=role,
+                name=name,
+                started_at=self.epoch + ready_at,
+                now=lambda: self.epoch + self.now,
+                process_metrics=False,
+            )
+            return Engine(instance)
 
-    def _maybe_stop(self, replica: Replica) -> None:
-        if replica.draining and not replica.instance.core.has_work() and replica.plan is None:
-            replica.stopped = True
+        return make
+
+    def _maybe_stop(self, replica: Replica[Engine]) -> None:
+        engine = replica.handle
+        if (
+            replica.phase is Phase.DRAINING
+            and not engine.instance.core.has_work()
+            and engine.plan is None
+        ):
+            self.replicas.mark_stopped(replica)
 
     # -- reading ------------------------------------------------------------------------------
-    def instances(self, include_draining: bool = True) -> list[Replica]:
-        return [
-            r
-            for reps in self.replicas.values()
-            for r in reps
-            if not r.stopped and r.ready_at <= self.now and (include_draining or not r.draining)
-        ]
+    def instances(self, include_draining: bool = True) -> list[Replica[Engine]]:
+        """The replicas that serve (and, with ``include_draining``, those finishing up)."""
+        serving = (Phase.READY, Phase.DRAINING) if include_draining else (Phase.READY,)
+        return [r for r in self.replicas.replicas() if r.phase in serving]
 
     def snapshot(self) -> dict[str, tuple[str, bytes]]:
         """Each serving replica's /metrics body now: ``{name: (role, text)}``."""
-        return {r.name: (r.role, r.instance.metrics_text()) for r in self.instances()}
+        return {r.name: (r.role, r.handle.instance.metrics_text()) for r in self.instances()}
 
     # -- the event loop -------------------------------------------------------------------------
-    def _push(self, time: float, kind: str, target: object) -> None:
+    def _push(self, time: float, kind: str, target: Replica[Engine]) -> None:
         heapq.heappush(self._events, _Event(time, next(self._seq), kind, target))
 
-    def _pick(self, role: str) -> Replica | None:
-        ready = [
-            r
-            for r in self.replicas[role]
-            if not r.draining and not r.stopped and r.ready_at <= self.now
-        ]
-        if not ready:
-            return None
-        low = min(r.load for r in ready)
-        tied = [r for r in ready if r.load == low]
-        return tied[next(self._rr) % len(tied)]
+    def _pick(self, role: str) -> Replica[Engine] | None:
+        return self.replicas.pick(role, _load)
 
     def _arrive(self, request: VirtualRequest) -> None:
         record = RequestRecord(
@@ -217,7 +206,7 @@ class VirtualCluster:
         if request.prompt_tokens + request.output_tokens > limit:
             record.error = f"prompt and output over max_model_len {limit}"
             return
-        role = "both" if "both" in self.replicas else "prefill"
+        role = "both" if "both" in self.replicas.roles else "prefill"
         replica = self._pick(role)
         if replica is None:
             record.error = f"no ready {role} replica"
@@ -232,12 +221,12 @@ class VirtualCluster:
         sim.payload = record
         self._start(replica, sim)
 
-    def _start(self, replica: Replica, sim: SimRequest) -> None:
+    def _start(self, replica: Replica[Engine], sim: SimRequest) -> None:
         record = sim.payload
         assert isinstance(record, RequestRecord)
         record.instances = (*record.instances, replica.name)
-        replica.instance.core.submit(sim, self.now)
-        if replica.plan is None:  # idle, or only waiting for a KV transfer: plan a step now
+        replica.handle.instance.core.submit(sim, self.now)
+        if replica.handle.plan is None:  # idle, or only waiting for a KV transfer: plan a step now
             self._schedule(replica)
 
     def _handoff(self, done: SimRequest) -> None:
@@ -264,7 +253,7 @@ class VirtualCluster:
         record.cached_tokens = done.cached_tokens
         self._start(replica, sim)
 
-    def _horizon(self, replica: Replica) -> float:
+    def _horizon(self, replica: Replica[Engine]) -> float:
         """The earliest moment something could reach ``replica``: an arrival, a replica
         becoming ready, or (for a decoder) a prefill finishing anywhere."""
         horizon = self._limit
@@ -272,17 +261,16 @@ class VirtualCluster:
             horizon = min(horizon, self._arrivals[self._next_arrival].arrival)
         for event in self._events:
             if event.kind == "ready" or (
-                replica.role == "decode"
-                and isinstance(event.target, Replica)
-                and event.target.role == "prefill"
+                replica.role == "decode" and event.target.role == "prefill"
             ):
                 horizon = min(horizon, event.time)
         return horizon
 
-    def _schedule(self, replica: Replica) -> None:
-        core = replica.instance.core
+    def _schedule(self, replica: Replica[Engine]) -> None:
+        engine = replica.handle
+        core = engine.instance.core
         if not core.has_work():
-            replica.step_at = None
+            engine.step_at = None
             self._maybe_stop(replica)
             return
         if (
@@ -293,30 +281,31 @@ class VirtualCluster:
         ):
             run = core.advance_decode(self.now, self._horizon(replica))
             if run is not None:
-                end, emissions = run
-                replica.plan = ("run", emissions)
-                replica.step_at = end
-                self._push(end, "step", replica)
+                engine.plan = DecodeRun(*run)
+                engine.step_at = run[0]
+                self._push(run[0], "step", replica)
                 return
         plan = core.schedule(self.now)
         if plan is None:
             ready = core.next_fetch_ready()
-            replica.step_at = ready
+            engine.step_at = ready
             if ready is not None:
                 self._push(ready, "wake", replica)
             return
-        replica.plan = plan
-        replica.step_at = self.now + plan.duration
-        self._push(replica.step_at, "step", replica)
+        engine.plan = plan
+        engine.step_at = self.now + plan.duration
+        self._push(engine.step_at, "step", replica)
 
-    def _step_done(self, replica: Replica) -> None:
-        plan = replica.plan
-        replica.plan = None
-        replica.step_at = None
-        if isinstance(plan, tuple):
-            emissions = plan[1]
+    def _step_done(self, replica: Replica[Engine]) -> None:
+        engine = replica.handle
+        plan = engine.plan
+        engine.plan = None
+        engine.step_at = None
+        assert plan is not None  # a step event is pushed with its plan
+        if isinstance(plan, DecodeRun):
+            emissions = plan.emissions
         else:
-            emissions = replica.instance.core.complete(plan, self.now)  # type: ignore[arg-type]
+            emissions = engine.instance.core.complete(plan, self.now)
         for emission in emissions:
             request = emission.request
             record = request.payload
@@ -335,13 +324,6 @@ class VirtualCluster:
                     record.cached_tokens = request.cached_tokens
         self._schedule(replica)
 
-    def _next_time(self) -> float:
-        arrivals = self._arrivals
-        next_arrival = (
-            arrivals[self._next_arrival].arrival if self._next_arrival < len(arrivals) else math.inf
-        )
-        return min(next_arrival, self._events[0].time if self._events else math.inf)
-
     def run_until(self, t: float) -> None:
         """Advance virtual time to ``t``, processing everything that happens until then."""
         self._limit = t
@@ -356,21 +338,25 @@ class VirtualCluster:
             when = min(next_arrival, next_event)
             if when > t or when == math.inf:
                 break
-            self.now = when
-            if next_arrival <= next_event:
+            self.clock.set(when)
+            # an arrival goes first, but for a replica that becomes ready at that instant
+            if next_arrival < next_event or (
+                next_arrival == next_event and self._events[0].kind != "ready"
+            ):
                 self._next_arrival += 1
                 self._arrive(arrivals[self._next_arrival - 1])
                 continue
             event = heapq.heappop(self._events)
             replica = event.target
-            assert isinstance(replica, Replica)
-            if event.kind == "step":
+            if event.kind == "ready":
+                self.replicas.mark_ready(replica)  # False if it was removed while starting
+            elif event.kind == "step":
                 self._step_done(replica)
-            elif event.kind == "wake" and replica.plan is None:  # a KV transfer landed
-                replica.step_at = None
+            elif event.kind == "wake" and replica.handle.plan is None:  # a KV transfer landed
+                replica.handle.step_at = None
                 self._schedule(replica)
         if t != math.inf:
-            self.now = max(self.now, t)
+            self.clock.set(max(self.now, t))
 
     def run(self) -> None:
         """Run until every submitted request is done."""
@@ -383,6 +369,6 @@ class VirtualCluster:
         return [
             req
             for rep in self.instances()
-            for req in (*rep.instance.core.running, *rep.instance.core.waiting)
+            for req in (*rep.handle.instance.core.running, *rep.handle.instance.core.waiting)
             if req.state is not State.FINISHED
         ]

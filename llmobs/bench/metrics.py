@@ -44,10 +44,6 @@ class Distribution:
     max: float | None
     percentiles: dict[float, float | None]
 
-    @property
-    def median(self) -> float | None:
-        return self.percentiles.get(50.0)
-
 
 def distribution(
     values: Sequence[float], percentiles: Sequence[float] = DEFAULT_PERCENTILES

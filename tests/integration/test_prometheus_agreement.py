@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from llmobs import promql
 from llmobs.histogram import Histogram, increase, merge, quantile
 from llmobs.sim.flavors.vllm_spec import TTFT as VLLM_TTFT
 from tests.prometheus import Prometheus, backfill
@@ -124,7 +125,14 @@ def test_windowed_quantiles_agree_with_prometheus(
         for q in QUANTILES:
             theirs = _prom_value(
                 prometheus.query(
-                    f"histogram_quantile({q}, sum by (le) (rate(req_seconds_bucket[{window}s])))",
+                    promql.histogram_quantile(
+                        q,
+                        promql.aggregate(
+                            promql.Agg.SUM,
+                            promql.rate(promql.selector("req_seconds_bucket"), window),
+                            (promql.LE,),
+                        ),
+                    ),
                     at,
                 )
             )
@@ -136,8 +144,9 @@ def test_windowed_quantiles_agree_with_prometheus(
             for pod in PODS:
                 theirs = _prom_value(
                     prometheus.query(
-                        f'histogram_quantile({q}, rate(req_seconds_bucket{{pod="{pod}"}}'
-                        f"[{window}s]))",
+                        promql.histogram_quantile(
+                            q, promql.rate(promql.selector("req_seconds_bucket", pod=pod), window)
+                        ),
                         at,
                     )
                 )
@@ -161,10 +170,14 @@ def test_counts_and_sums_agree_with_prometheus_increase(
         for pod, points in data.items():
             ours = increase(points[first : end_step + 1])
             count = _prom_value(
-                prometheus.query(f'increase(req_seconds_count{{pod="{pod}"}}[{window}s])', at)
+                prometheus.query(
+                    promql.increase(promql.selector("req_seconds_count", pod=pod), window), at
+                )
             )
             total = _prom_value(
-                prometheus.query(f'increase(req_seconds_sum{{pod="{pod}"}}[{window}s])', at)
+                prometheus.query(
+                    promql.increase(promql.selector("req_seconds_sum", pod=pod), window), at
+                )
             )
             assert _agree(ours.count, count), (pod, window, end_step, ours.count, count)
             assert ours.sum is not None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import openai
 
-from llmobs import names
+from llmobs import names, promql
 from llmobs.sim.config import EngineSettings
 from tests.exporterhost import ExporterHost, all_up, cluster_targets
 from tests.prometheus import Prometheus
@@ -17,7 +17,6 @@ from tests.simhost import SimHost
 
 REQUESTS = 12
 QUANTILES = ("0.5", "0.9", "0.99")
-BY_ROLE = "namespace, group, role, model"
 
 
 def test_promql_on_exported_series_equals_the_role_snapshot(tmp_path: Path) -> None:
@@ -40,13 +39,17 @@ def test_promql_on_exported_series_equals_the_role_snapshot(tmp_path: Path) -> N
                             prompt=" the" * (200 + 37 * i),
                             max_tokens=8 + i,
                         )
-                count = "sum by (role) (llmobs_ttft_seconds_count{role='{}'})"
+                ttft = names.TARGET_HISTOGRAMS["ttft_seconds"].name
+
+                def count(role: str) -> str:
+                    series = promql.selector(ttft + "_count", role=role)
+                    return promql.aggregate(promql.Agg.SUM, series, (names.ROLE,))
 
                 def settled() -> bool:
                     now = time.time()
                     roles = {r["role"]: r for r in host.roles()["roles"]}
                     for role in ("prefill", "decode"):
-                        seen = prometheus.query(count.replace("{}", role), now)
+                        seen = prometheus.query(count(role), now)
                         lat = roles.get(role, {}).get("latency", {}).get("ttft_seconds")
                         if not seen or float(seen[0]["value"][1]) != REQUESTS:
                             return False
@@ -61,10 +64,14 @@ def test_promql_on_exported_series_equals_the_role_snapshot(tmp_path: Path) -> N
                     for signal in ("ttft_seconds", "e2e_seconds", "queue_seconds", "itl_seconds"):
                         mine = snapshot[role]["latency"][signal]
                         for q in QUANTILES:
-                            expr = (
-                                f"histogram_quantile({q}, sum by ({BY_ROLE}, le) "
-                                f"(llmobs_{signal}_bucket{{role='{role}'}}))"
+                            # Every request since the start: the buckets as they are, not rated.
+                            bucket = names.TARGET_HISTOGRAMS[signal].name + "_bucket"
+                            merged = promql.aggregate(
+                                promql.Agg.SUM,
+                                promql.selector(bucket, role=role),
+                                (*promql.BY_ROLE, promql.LE),
                             )
+                            expr = promql.histogram_quantile(float(q), merged)
                             result = prometheus.query(expr, now)
                             theirs = float(result[0]["value"][1]) if result else None
                             ours = mine["quantiles"][q] if mine else None
@@ -78,7 +85,10 @@ def test_promql_on_exported_series_equals_the_role_snapshot(tmp_path: Path) -> N
                                 )
                 # the exporter's own quantile gauges reach Prometheus with the same values
                 p90 = prometheus.query(
-                    "llmobs_role_ttft_seconds{role='prefill', quantile='0.9'}", now
+                    str(
+                        promql.role_quantile("ttft_seconds", 0.9, promql.eq(names.ROLE, "prefill"))
+                    ),
+                    now,
                 )
                 assert (
                     float(p90[0]["value"][1])
@@ -98,7 +108,7 @@ def test_promql_on_exported_series_equals_the_role_snapshot(tmp_path: Path) -> N
                 }
                 assert exported == stored
                 assert names.ROLE_REPLICAS.name in stored
-                replicas = prometheus.query(f"{names.ROLE_REPLICAS.name}{{state='up'}}", now)
+                replicas = prometheus.query(str(promql.role_replicas(names.REPLICAS_UP)), now)
                 assert {r["metric"]["role"]: float(r["value"][1]) for r in replicas} == {
                     "prefill": 2.0,
                     "decode": 1.0,

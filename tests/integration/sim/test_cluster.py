@@ -14,6 +14,7 @@ import openai
 import pytest
 from kubernetes import client as k8s
 
+from llmobs import promql
 from llmobs.engines import snapshot
 from llmobs.exposition.parser import parse
 from llmobs.sim.config import EngineSettings
@@ -162,8 +163,10 @@ def test_prometheus_discovers_instances_with_their_role(pd: SimHost, tmp_path: P
         client.completions.create(model=MODEL, prompt="hello", max_tokens=3)
 
         def by_role() -> dict[str, float]:
+            requests = promql.selector("vllm:request_success_total")
             result = prometheus.query(
-                "sum by (role) (vllm:request_success_total)", at=__import__("time").time()
+                promql.aggregate(promql.Agg.SUM, requests, ("role",)),
+                at=__import__("time").time(),
             )
             return {r["metric"]["role"]: float(r["value"][1]) for r in result}
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from llmobs.errors import ConfigError
+from llmobs.trace import TRACE_BLOCK, read_trace
 
 WORDS = (
     "the",
@@ -138,7 +139,6 @@ WORDS = (
     "city",
     "cost",
 )
-TRACE_BLOCK = 512
 
 
 @dataclass(frozen=True)
@@ -204,34 +204,19 @@ def trace_workload(
     seed: int = 0,
     vocabulary: Sequence[str] = WORDS,
 ) -> list[RequestSpec]:
-    """Mooncake rows: ``timestamp`` (ms) times ``time_scale``, ``input_length``,
-    ``output_length``, ``hash_ids`` (512-token blocks; equal ids share a prefix)."""
-    if time_scale <= 0:
-        raise ConfigError("--time-scale must be positive")
+    """Mooncake rows (``llmobs.trace``): ``timestamp`` (ms) times ``time_scale``, from the
+    first row's, ``input_length``, ``output_length``, ``hash_ids`` (512-token blocks; equal
+    ids share a prefix)."""
     specs: list[RequestSpec] = []
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise ConfigError(f"cannot read trace {path}: {exc.strerror}") from None
-    for number, line in enumerate(lines, 1):
-        if limit is not None and len(specs) >= limit:
-            break
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            offset = float(row["timestamp"]) / 1000 * time_scale
-            n_in, n_out = int(row["input_length"]), int(row["output_length"])
-            hash_ids = [int(h) for h in row.get("hash_ids", [])]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{path}:{number}: not a Mooncake trace row ({exc})") from None
-        if n_in < 1 or n_out < 1:
-            raise ConfigError(f"{path}:{number}: input and output lengths must be positive")
-        full = min(len(hash_ids), n_in // TRACE_BLOCK)
-        shared = "".join(_block(h, TRACE_BLOCK, seed, vocabulary) for h in hash_ids[:full])
+    for row in read_trace(path, time_scale=time_scale, limit=limit):
+        n_in = row.input_length
+        full = min(len(row.hash_ids), n_in // TRACE_BLOCK)
+        shared = "".join(_block(h, TRACE_BLOCK, seed, vocabulary) for h in row.hash_ids[:full])
         tail = n_in - full * TRACE_BLOCK
-        text = shared + words(random.Random(f"tail-{seed}-{number}"), tail, vocabulary)
-        specs.append(RequestSpec(len(specs), offset, text, n_in, n_out, tail_words=tail))
+        text = shared + words(random.Random(f"tail-{seed}-{row.line}"), tail, vocabulary)
+        specs.append(
+            RequestSpec(len(specs), row.arrival, text, n_in, row.output_length, tail_words=tail)
+        )
     if specs:
         first = specs[0].offset
         specs = [replace(s, offset=s.offset - first) for s in specs]

@@ -1,48 +1,30 @@
-"""Workload traces for virtual-time replay: Mooncake's JSONL format.
+"""Workload traces for virtual-time replay: Mooncake rows (``llmobs.trace``) as requests.
 
-One JSON object per line with ``timestamp`` (ms from the start), ``input_length``,
-``output_length`` and ``hash_ids`` (one id per 512-token block; equal ids at the same
-position mean a shared prefix), as in kvcache-ai/Mooncake's FAST'25 traces. A malformed line
-is an error that names the line; nothing is silently skipped.
+Each row arrives at its own timestamp (not shifted: a trace that starts late starts late)
+with the prefix sharing its ``hash_ids`` describe, turned into the engine's block hashes.
+Reading and its errors (which name the line) are ``llmobs.trace``'s.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from llmobs.errors import ConfigError
 from llmobs.sim.prefix import trace_block_hashes
 from llmobs.sim.virtual import VirtualRequest
+from llmobs.trace import TRACE_BLOCK, read_trace
 
 
 def read_mooncake(
     path: Path, *, block_size: int = 16, time_scale: float = 1.0, limit: int | None = None
 ) -> Iterator[VirtualRequest]:
-    """Requests of a Mooncake trace; ``time_scale`` 0.5 replays it twice as fast."""
-    if time_scale <= 0:
-        raise ConfigError("time_scale must be positive")
-    with path.open() as lines:
-        for number, line in enumerate(lines, 1):
-            if limit is not None and number > limit:
-                return
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                arrival = float(row["timestamp"]) / 1000.0 * time_scale
-                prompt = int(row["input_length"])
-                output = int(row["output_length"])
-                hash_ids = [int(h) for h in row.get("hash_ids", [])]
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ConfigError(f"{path}:{number}: not a Mooncake trace row ({exc})") from None
-            if prompt < 1 or output < 1:
-                raise ConfigError(f"{path}:{number}: input and output lengths must be positive")
-            yield VirtualRequest(
-                f"trace-{number}",
-                arrival,
-                prompt,
-                output,
-                trace_block_hashes(hash_ids, prompt, block_size),
-            )
+    """Requests of a Mooncake trace; ``time_scale`` 0.5 replays it twice as fast, ``limit``
+    takes the first rows only."""
+    for row in read_trace(path, time_scale=time_scale, limit=limit):
+        yield VirtualRequest(
+            f"trace-{row.line}",
+            row.arrival,
+            row.input_length,
+            row.output_length,
+            trace_block_hashes(row.hash_ids, row.input_length, block_size, TRACE_BLOCK),
+        )

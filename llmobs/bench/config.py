@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
-from llmobs.config import StrictModel
+from llmobs.config import StrictModel, read_yaml
 from llmobs.errors import ConfigError
-from llmobs.scrape.fetch import normalize_url
 
 DEFAULT_PROMPTS = 200
 
@@ -124,6 +123,8 @@ class RunConfig(StrictModel):
             raise ValueError(
                 "--max-concurrency is split over the --workers: give at least one per worker"
             )
+        from llmobs.scrape.fetch import normalize_url  # aiohttp: not for llmbench --help
+
         for url in self.scrape:
             try:
                 normalize_url(url)
@@ -134,3 +135,16 @@ class RunConfig(StrictModel):
     @property
     def chat(self) -> bool:
         return self.endpoint == "/v1/chat/completions"
+
+
+def load_scenario(path: Path) -> dict[str, Any]:
+    """A scenario file's settings (``bench/scenarios/``), not validated yet: the command line
+    puts its options on top. A relative ``dataset_path`` is relative to the file.
+
+    Raises:
+        ConfigError: as ``llmobs.config.read_yaml``.
+    """
+    data = read_yaml(path, "scenario")
+    if isinstance(data.get("dataset_path"), str):
+        data["dataset_path"] = (path.parent / data["dataset_path"]).resolve()
+    return data

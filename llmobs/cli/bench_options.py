@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import yaml
 from pydantic import ValidationError
 
-from llmobs.bench.config import RunConfig
-from llmobs.bench.metrics import parse_slo
+from llmobs.bench.config import RunConfig, load_scenario
+from llmobs.config import Location, describe
 from llmobs.errors import ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -125,22 +124,6 @@ def given(ctx: click.Context, options: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in options.items() if ctx.get_parameter_source(k) not in defaulted}
 
 
-def load_scenario(path: Path) -> dict[str, Any]:
-    """A scenario file's settings; a relative dataset_path is relative to the file."""
-    try:
-        loaded = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read the scenario {path}: {exc}") from None
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{path}: a scenario is a mapping of settings (isl: 2500, ...)")
-    data = {str(k): v for k, v in loaded.items()}
-    if isinstance(data.get("dataset_path"), str):
-        data["dataset_path"] = (path.parent / data["dataset_path"]).resolve()
-    return data
-
-
 def build_config(options: dict[str, Any], dataset_file: str | None) -> tuple[RunConfig, str | None]:
     """The run's config from the options given (over a scenario file's), and the API key
     (kept apart: never saved)."""
@@ -150,7 +133,7 @@ def build_config(options: dict[str, Any], dataset_file: str | None) -> tuple[Run
     base = load_scenario(scenario_path) if scenario_path is not None else {}
     if "dataset" in data or data.get("dataset_path") or dataset_file or not base:
         data["dataset"], data["dataset_path"] = _dataset(
-            data.get("dataset", base.get("dataset", "random")),
+            str(data.get("dataset", base.get("dataset", "random"))),
             data.get("dataset_path"),
             dataset_file,
         )
@@ -162,20 +145,19 @@ def build_config(options: dict[str, Any], dataset_file: str | None) -> tuple[Run
         )
     data = {**base, **{k: v for k, v in data.items() if v is not None}}
     if data.get("slo"):
+        from llmobs.bench.metrics import parse_slo  # numpy: not for llmbench --help
+
         parse_slo(str(data["slo"]))  # a bad SLO fails now, not after the run
     try:
         return RunConfig.model_validate(data), api_key
     except ValidationError as exc:
         where = f" (in {scenario_path} or the options)" if scenario_path else ""
-        raise ConfigError("; ".join(_problem(item) for item in exc.errors()) + where) from None
+        raise ConfigError(describe(exc, _flag) + where) from None
 
 
-def _problem(item: Any) -> str:
-    message = str(item["msg"]).removeprefix("Value error, ")
-    if not item["loc"]:
-        return message
-    name = str(item["loc"][0])
+def _flag(location: Location) -> str:
+    """Where a bad value came from, as the option that sets it."""
+    name = str(location[0])
     if name not in RunConfig.model_fields:
         return f"{name!r} is not a setting (llmbench run --help lists them)"
-    flag = "--timeout" if name == "timeout_s" else "--" + name.replace("_", "-")
-    return f"{flag}: {message}"
+    return "--timeout" if name == "timeout_s" else "--" + name.replace("_", "-")

@@ -10,16 +10,16 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from llmobs.bench.config import RunConfig
-from llmobs.bench.harness import Run, benchmark, default_out_dir, emulator, load_run
-from llmobs.bench.plots import run_plots
-from llmobs.bench.report import table
 from llmobs.cli.bench_options import build_config, given, run_options
 from llmobs.errors import ConfigError, LlmobsError
+
+if TYPE_CHECKING:
+    from llmobs.bench.config import RunConfig
+    from llmobs.bench.harness import Run
 
 EXIT_FAILURES = 1
 EXIT_INTERRUPTED = 130
@@ -46,6 +46,8 @@ def terminate_as_interrupt() -> Iterator[None]:
 @contextlib.contextmanager
 def target(cfg: RunConfig) -> Iterator[tuple[str, RunConfig]]:
     """The server to load: ``--base-url``, or the emulator started here (scraped too)."""
+    from llmobs.bench.harness import emulator
+
     if cfg.base_url is not None:
         yield cfg.base_url, cfg
         return
@@ -64,6 +66,8 @@ def target(cfg: RunConfig) -> Iterator[tuple[str, RunConfig]]:
 def run_one(cfg: RunConfig, api_key: str | None, out_dir: Path) -> Run:
     """One run against ``cfg``'s server or the emulator. Raises LlmobsError when it cannot
     start (nothing was sent) and KeyboardInterrupt when stopped before the first request."""
+    from llmobs.bench.harness import benchmark
+
     with target(cfg) as (base_url, effective):
         return benchmark(effective, base_url, api_key, out_dir, say)
 
@@ -80,6 +84,9 @@ def stop_on(exc: BaseException) -> NoReturn:
 
 
 def show(run: Run, as_json: bool, plot: Path | None) -> None:
+    from llmobs.bench.plots import run_plots
+    from llmobs.bench.report import table
+
     if as_json:
         click.echo(json.dumps(run.doc, indent=2))
     else:
@@ -124,6 +131,8 @@ def run(
     FILE is the dataset for --dataset sharegpt or trace. Records are written as they finish;
     Ctrl-C stops the run and still writes the (partial) result.
     """
+    from llmobs.bench.harness import default_out_dir
+
     try:
         cfg, api_key = build_config(given(ctx, options), dataset_file)
     except ConfigError as exc:
@@ -147,6 +156,8 @@ def report(result: Path, plot: Path | None, as_json: bool) -> None:
     """Print a saved run again (its folder or its result.json), and plot it.
 
     A run killed before it finished gets its summary rebuilt from its records."""
+    from llmobs.bench.harness import load_run
+
     try:
         saved = load_run(result)
     except ConfigError as exc:

@@ -1,58 +1,35 @@
 """``llmbench sweep`` (runs over rates or concurrencies, or an SLO search) and ``llmbench
-compare`` (saved runs side by side)."""
+compare`` (saved runs side by side): options in, ``llmobs.bench.sweeprun`` and
+``llmobs.bench.compare`` called, tables out."""
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from llmobs.bench.compare import comparison, comparison_table, name_of
-from llmobs.bench.config import RunConfig
-from llmobs.bench.harness import default_out_dir, load_run, write_json
-from llmobs.bench.plots import bars, curve
-from llmobs.bench.sweep import Search, failed_point, next_rate, point, sweep_table
 from llmobs.cli.bench_options import POSITIVE, build_config, given, run_options
-from llmobs.cli.bench_run import (
-    EXIT_FAILURES,
-    EXIT_INTERRUPTED,
-    run_one,
-    say,
-    terminate_as_interrupt,
-)
-from llmobs.errors import ConfigError, LlmobsError
+from llmobs.cli.bench_run import EXIT_FAILURES, EXIT_INTERRUPTED, say, terminate_as_interrupt
+from llmobs.errors import ConfigError
 
-SEARCH_DURATION_S = 60.0
+if TYPE_CHECKING:
+    from llmobs.bench.sweeprun import Plan
 
 
-def _values(text: str, what: str, integer: bool) -> list[float]:
+def _values(text: str, what: str, integer: bool) -> tuple[float, ...]:
     try:
-        values = [float(v) for v in text.split(",") if v.strip()]
+        values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise ConfigError(f"{what} {text!r}: expected numbers like 1,2,4") from None
-    if not values or any(v <= 0 for v in values):
+    if not values or any(not v > 0 for v in values):
         raise ConfigError(f"{what}: give one or more positive numbers")
-    if integer and any(v != int(v) for v in values):
+    if integer and any(not math.isfinite(v) or v != int(v) for v in values):
         raise ConfigError(f"{what}: concurrencies are whole numbers")
     return values
-
-
-def point_config(cfg: RunConfig, kind: str, x: float, index: int) -> RunConfig:
-    """The sweep's config at one point: its rate or concurrency, its own seed (no prompt
-    is repeated from an earlier point, so no prefix-cache hits between points)."""
-    update: dict[str, Any] = {"seed": cfg.seed + index, "label": f"{kind}-{x:g}"}
-    if kind == "rate":
-        update["request_rate"] = x
-    else:
-        update["max_concurrency"] = int(x)
-    data = cfg.model_dump(exclude_unset=True) | update
-    try:
-        return RunConfig.model_validate(data)
-    except ValueError as exc:
-        raise click.UsageError(f"at {kind} {x:g}: {exc}") from None
 
 
 @click.command()
@@ -116,6 +93,11 @@ def sweep(
     llmbench sweep --base-url URL --rates 1,2,4,8 --duration 60
     llmbench sweep --base-url URL --search --slo ttft=500ms,tpot=50ms --duration 60
     """
+    from llmobs.bench.harness import default_out_dir
+    from llmobs.bench.sweep import Search
+    from llmobs.bench.sweeprun import INTERRUPTED, SEARCH_DURATION_S, SWEEP_FILE, Plan, run_sweep
+    from llmobs.cli.bench_run import run_one
+
     try:
         chosen = [
             name
@@ -136,7 +118,7 @@ def sweep(
             if rates
             else _values(concurrencies, "--concurrencies", True)
             if concurrencies
-            else []
+            else ()
         )
         if rates or search:  # a stand-in until each point sets its own (--duration needs one)
             chosen_options["request_rate"] = values[0] if values else start_rate
@@ -148,78 +130,59 @@ def sweep(
             raise ConfigError("--search needs --slo, e.g. --slo ttft=500ms,tpot=50ms")
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    kind = "concurrency" if concurrencies else "rate"
+    plan = Plan(
+        "concurrency" if concurrencies else "rate",
+        values,
+        Search(attainment, start_rate, max_rate, precision=precision, max_runs=max_runs)
+        if search
+        else None,
+    )
     out_dir = out or default_out_dir(cfg.label or "sweep")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise click.UsageError(f"cannot create {out_dir}: {exc.strerror}") from None
-    plan = Search(attainment, start_rate, max_rate, precision=precision, max_runs=max_runs)
-    doc: dict[str, Any] = {"version": 1, "tool": "llmbench-sweep", "kind": kind, "points": []}
-    if search:
-        doc["search"] = {"slo": cfg.slo, "attainment": attainment, "answer": None, "reason": None}
-    stopped: str | None = None  # why the sweep ended early
-    with terminate_as_interrupt():
-        index = 0
-        while True:
-            if search:
-                tried = [(p["x"], p["slo_attainment"]) for p in doc["points"]]
-                step = next_rate(plan, tried)
-                say(step.reason)
-                if step.rate is None:
-                    doc["search"]["reason"] = step.reason
-                    break
-                x = step.rate
-            elif index < len(values):
-                x = values[index]
-            else:
-                break
-            point_cfg = point_config(cfg, kind, x, index)
-            label = str(point_cfg.label)
-            say(f"-- {kind} {x:g} --")
-            try:
-                result = run_one(point_cfg, api_key, out_dir / label)
-            except KeyboardInterrupt:
-                stopped = "interrupted"
-                break
-            except LlmobsError as exc:
-                say(f"error: {exc}")
-                doc["points"].append(failed_point(x, label, str(exc)))
-                stopped = f"{kind} {x:g} could not run: {exc}"
-                break
-            doc["points"].append(point(x, result.doc, label))
-            write_json(out_dir / "sweep.json", doc)
-            index += 1
-            if not result.complete:
-                stopped = "interrupted"
-                break
-    if search:
-        good = [p["x"] for p in doc["points"] if (p["slo_attainment"] or 0) >= attainment]
-        doc["search"]["answer"] = max(good) if good else None
-    doc["stopped"] = stopped
-    points = sorted(doc["points"], key=lambda p: p["x"])
-    write_json(out_dir / "sweep.json", doc)
-    measured = [p for p in points if not p.get("error")]
-    if measured:
-        label = "max concurrency" if kind == "concurrency" else "request rate (req/s)"
-        curve(measured, label, out_dir / "curve.png")
+    try:
+        with terminate_as_interrupt():
+            doc = run_sweep(
+                cfg, plan, lambda point, folder: run_one(point, api_key, folder), out_dir, say
+            )
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    drawn = _curve(doc, plan, out_dir)
+    _show(doc, plan, cfg.slo, as_json)
+    say(f"saved {out_dir / SWEEP_FILE}" + (f" and {drawn}" if drawn else ""))
+    if doc["stopped"] == INTERRUPTED:
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(EXIT_FAILURES if doc["stopped"] else 0)
+
+
+def _curve(doc: dict[str, Any], plan: Plan, out_dir: Path) -> Path | None:
+    """The throughput-latency curve of the points that ran, if any did."""
+    from llmobs.bench.plots import curve
+
+    measured = [p for p in sorted(doc["points"], key=lambda p: p["x"]) if not p.get("error")]
+    if not measured:
+        return None
+    label = "max concurrency" if plan.kind == "concurrency" else "request rate (req/s)"
+    return curve(measured, label, out_dir / "curve.png")
+
+
+def _show(doc: dict[str, Any], plan: Plan, slo: str | None, as_json: bool) -> None:
+    from llmobs.bench.sweep import sweep_table
+
     if as_json:
         click.echo(json.dumps(doc, indent=2))
-    else:
-        click.echo(sweep_table(points, "concurrency" if kind == "concurrency" else "rate"))
-        if search:
-            answer = doc["search"]["answer"]
-            click.echo(
-                f"highest rate meeting the SLO ({cfg.slo}) for {attainment:.0%} of requests: "
-                + (f"{answer:g} req/s" if answer is not None else "none")
-            )
-        if stopped:
-            click.echo(f"the sweep stopped early: {stopped}")
-    saved = f" and {out_dir / 'curve.png'}" if measured else ""
-    say(f"saved {out_dir / 'sweep.json'}{saved}")
-    if stopped == "interrupted":
-        sys.exit(EXIT_INTERRUPTED)
-    sys.exit(EXIT_FAILURES if stopped else 0)
+        return
+    click.echo(sweep_table(sorted(doc["points"], key=lambda p: p["x"]), plan.kind))
+    if plan.search is not None:
+        answer = doc["search"]["answer"]
+        click.echo(
+            f"highest rate meeting the SLO ({slo}) for {plan.search.attainment:.0%} of "
+            "requests: " + (f"{answer:g} req/s" if answer is not None else "none")
+        )
+    if doc["stopped"]:
+        click.echo(f"the sweep stopped early: {doc['stopped']}")
 
 
 @click.command()
@@ -236,6 +199,10 @@ def compare(results: tuple[Path, ...], plot: Path | None, as_json: bool) -> None
     \b
     llmbench compare runs/baseline runs/pd-1p1d --plot compare.png
     """
+    from llmobs.bench.compare import comparison, comparison_table, name_of
+    from llmobs.bench.harness import load_run
+    from llmobs.bench.plots import bars
+
     try:
         runs = [load_run(path) for path in results]
     except ConfigError as exc:

@@ -1,0 +1,135 @@
+"""``llmbench sweep``'s loop and its ``sweep.json``: runs one point after another (a list of
+rates or concurrencies, or the SLO search of ``llmobs.bench.sweep``), each a benchmark of its
+own in a folder of its own, and keeps the document of the points up to date on disk.
+
+How one point runs (against a server, or the emulator started for it) is the caller's, given
+as a function, and so are the messages; this module decides what runs next, records what each
+point measured, and says why the sweep ended.
+
+``sweep.json`` (version 1)::
+
+    {"version": 1, "tool": "llmbench-sweep", "kind": "rate" | "concurrency",
+     "points": [POINT, ...],                      # in the order they ran
+     "search": {"slo": "...", "attainment": 0.9,  # only for --search
+                "answer": RATE | null, "reason": "..."},
+     "stopped": null | "interrupted" | "WHY"}     # why the sweep ended early
+
+Each POINT is ``llmobs.bench.sweep.point`` (or ``failed_point`` for a point that could not
+run): the swept value ``x``, the run's folder and its headline numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from llmobs.bench.config import RunConfig
+from llmobs.bench.harness import Run, write_json
+from llmobs.bench.sweep import Search, failed_point, next_rate, passes, point
+from llmobs.errors import ConfigError, LlmobsError
+
+SWEEP_FILE = "sweep.json"
+SEARCH_DURATION_S = 60.0  # each search point, when neither --duration nor --num-prompts is set
+INTERRUPTED = "interrupted"
+
+Kind = Literal["rate", "concurrency"]
+RunPoint = Callable[[RunConfig, Path], Run]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to sweep: the values in order, or (``search`` set) the SLO search."""
+
+    kind: Kind
+    values: tuple[float, ...] = ()
+    search: Search | None = None
+
+
+def point_config(cfg: RunConfig, kind: Kind, x: float, index: int) -> RunConfig:
+    """The sweep's config at one point: its rate or concurrency, its own seed (no prompt is
+    repeated from an earlier point, so no prefix-cache hits between points).
+
+    Raises:
+        ConfigError: the point's config is invalid (a concurrency below --workers).
+    """
+    update: dict[str, Any] = {"seed": cfg.seed + index, "label": f"{kind}-{x:g}"}
+    if kind == "rate":
+        update["request_rate"] = x
+    else:
+        update["max_concurrency"] = int(x)
+    data = cfg.model_dump(exclude_unset=True) | update
+    try:
+        return RunConfig.model_validate(data)
+    except ValueError as exc:
+        raise ConfigError(f"at {kind} {x:g}: {exc}") from None
+
+
+def new_document(plan: Plan, slo: str | None) -> dict[str, Any]:
+    doc: dict[str, Any] = {"version": 1, "tool": "llmbench-sweep", "kind": plan.kind, "points": []}
+    if plan.search is not None:
+        doc["search"] = {
+            "slo": slo,
+            "attainment": plan.search.attainment,
+            "answer": None,
+            "reason": None,
+        }
+    return doc
+
+
+def answer(search: Search, points: list[dict[str, Any]]) -> float | None:
+    """The highest rate whose requests met the SLO often enough, or None."""
+    good = [p["x"] for p in points if passes(search, p["slo_attainment"])]
+    return max(good) if good else None
+
+
+def _next(plan: Plan, doc: dict[str, Any], index: int, say: Callable[[str], None]) -> float | None:
+    if plan.search is None:
+        return plan.values[index] if index < len(plan.values) else None
+    step = next_rate(plan.search, [(p["x"], p["slo_attainment"]) for p in doc["points"]])
+    say(step.reason)
+    if step.rate is None:
+        doc["search"]["reason"] = step.reason
+    return step.rate
+
+
+def run_sweep(
+    cfg: RunConfig, plan: Plan, run_point: RunPoint, out_dir: Path, say: Callable[[str], None]
+) -> dict[str, Any]:
+    """Run the plan's points into ``out_dir`` (one folder each, named by the point's label)
+    and return the finished ``sweep.json`` document, which is also written there after every
+    point. A point that cannot start ends the sweep with the points so far (``stopped`` says
+    why), as does Ctrl-C (``stopped`` is ``"interrupted"``).
+
+    Raises:
+        ConfigError: a point's config is invalid (nothing of that point ran).
+    """
+    doc = new_document(plan, cfg.slo)
+    stopped: str | None = None
+    index = 0
+    while (x := _next(plan, doc, index, say)) is not None:
+        point_cfg = point_config(cfg, plan.kind, x, index)
+        label = str(point_cfg.label)
+        say(f"-- {plan.kind} {x:g} --")
+        try:
+            result = run_point(point_cfg, out_dir / label)
+        except KeyboardInterrupt:
+            stopped = INTERRUPTED
+            break
+        except LlmobsError as exc:
+            say(f"error: {exc}")
+            doc["points"].append(failed_point(x, label, str(exc)))
+            stopped = f"{plan.kind} {x:g} could not run: {exc}"
+            break
+        doc["points"].append(point(x, result.doc, label))
+        write_json(out_dir / SWEEP_FILE, doc)
+        index += 1
+        if not result.complete:
+            stopped = INTERRUPTED
+            break
+    if plan.search is not None:
+        doc["search"]["answer"] = answer(plan.search, doc["points"])
+    doc["stopped"] = stopped
+    write_json(out_dir / SWEEP_FILE, doc)
+    return doc

@@ -1,0 +1,92 @@
+"""The sweep loop without the command line: points run against the emulator on 127.0.0.1,
+``sweep.json`` on disk is the document returned, and a point that cannot run ends the sweep
+with the points so far."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from llmobs.bench.config import RunConfig
+from llmobs.bench.harness import benchmark
+from llmobs.bench.sweep import Search
+from llmobs.bench.sweeprun import SWEEP_FILE, Plan, point_config, run_sweep
+from llmobs.errors import ConfigError
+from llmobs.sim.config import EngineSettings
+from tests.servers import free_port
+from tests.simhost import SimHost
+
+BASE = RunConfig(num_prompts=4, isl=20, osl=2, request_rate=10.0, seed=7)
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimHost]:
+    with SimHost(EngineSettings(fixed_ttft_ms=5, fixed_itl_ms=5)) as host:
+        yield host
+
+
+def test_a_sweep_over_rates_writes_what_it_returns(sim: SimHost, tmp_path: Path) -> None:
+    said: list[str] = []
+    doc = run_sweep(
+        BASE,
+        Plan("rate", (5.0, 10.0)),
+        lambda cfg, folder: benchmark(cfg, sim.url, None, folder, said.append),
+        tmp_path,
+        said.append,
+    )
+    assert json.loads((tmp_path / SWEEP_FILE).read_text()) == doc
+    assert (doc["version"], doc["tool"], doc["kind"], doc["stopped"]) == (
+        1,
+        "llmbench-sweep",
+        "rate",
+        None,
+    )
+    assert [(p["x"], p["run"], p["complete"]) for p in doc["points"]] == [
+        (5.0, "rate-5", True),
+        (10.0, "rate-10", True),
+    ]
+    configs = [json.loads((tmp_path / p["run"] / "result.json").read_text()) for p in doc["points"]]
+    assert [c["config"]["seed"] for c in configs] == [7, 8]  # no prompt repeats across points
+    assert "-- rate 5 --" in said and "search" not in doc
+
+
+def test_a_search_records_its_answer_and_why_it_ended(sim: SimHost, tmp_path: Path) -> None:
+    cfg = BASE.model_copy(update={"slo": "ttft=5s"})
+    search = Search(0.9, start=2.0, max_rate=4.0)
+    doc = run_sweep(
+        cfg,
+        Plan("rate", search=search),
+        lambda point, folder: benchmark(point, sim.url, None, folder, lambda _: None),
+        tmp_path,
+        lambda _: None,
+    )
+    assert [p["x"] for p in doc["points"]] == [2.0, 4.0]
+    assert doc["search"] == {
+        "slo": "ttft=5s",
+        "attainment": 0.9,
+        "answer": 4.0,
+        "reason": "4 req/s (the --max-rate) still meets the SLO",
+    }
+
+
+def test_a_point_that_cannot_run_ends_the_sweep(tmp_path: Path) -> None:
+    gone = f"http://127.0.0.1:{free_port()}"
+    doc = run_sweep(
+        BASE,
+        Plan("concurrency", (1.0, 2.0)),
+        lambda point, folder: benchmark(point, gone, None, folder, lambda _: None),
+        tmp_path,
+        lambda _: None,
+    )
+    (failed,) = doc["points"]
+    assert failed["x"] == 1.0 and failed["error"] and failed["ttft_p50"] is None
+    assert doc["stopped"].startswith("concurrency 1 could not run: ")
+    assert json.loads((tmp_path / SWEEP_FILE).read_text()) == doc
+
+
+def test_a_point_whose_config_is_invalid_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="at concurrency 1: "):
+        point_config(BASE.model_copy(update={"workers": 2}), "concurrency", 1.0, 0)

@@ -1,4 +1,7 @@
-"""``llmobs scrape``: the canonical signals of one or more engine /metrics URLs, now."""
+"""``llmobs scrape``: the canonical signals of one or more engine /metrics URLs, now.
+
+The HTTP client (aiohttp) is imported when the command runs, not for ``llmobs --help``.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +9,18 @@ import asyncio
 import json
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
 
 from llmobs.engines import BY_ENGINE
 from llmobs.errors import ConfigError
 from llmobs.exposition.parser import DEFAULT_MAX_BYTES
-from llmobs.scrape.fetch import DEFAULT_TIMEOUT, ScrapeResult, normalize_url, scrape_all
-from llmobs.scrape.report import build, to_json, to_table
+
+if TYPE_CHECKING:
+    from llmobs.scrape.fetch import ScrapeResult
+
+DEFAULT_TIMEOUT_S = 10.0  # the command's own default, always passed to the fetcher
 
 
 @click.command()
@@ -36,7 +43,7 @@ from llmobs.scrape.report import build, to_json, to_table
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
-    default=DEFAULT_TIMEOUT,
+    default=DEFAULT_TIMEOUT_S,
     show_default=True,
     metavar="SECONDS",
     help="Per-target timeout of one scrape.",
@@ -61,6 +68,9 @@ def scrape(
     A URL may be HOST:PORT (then http://HOST:PORT/metrics is used). Exit status 1 when any
     target is down or unreadable; the others still print.
     """
+    from llmobs.scrape.fetch import normalize_url, scrape_all
+    from llmobs.scrape.report import build, to_json, to_table
+
     try:
         targets = [normalize_url(u) for u in urls]
     except ConfigError as exc:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,7 +106,7 @@ def _quote(text: str) -> str:
 
 
 def _go_value(value: object) -> str:
-    return _quote(value) if isinstance(value, str) else str(value)
+    return json.dumps(value)
 
 
 @dataclass(slots=True)

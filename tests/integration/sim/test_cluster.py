@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import openai
@@ -105,6 +106,107 @@ def test_scale_subresource_with_the_kubernetes_client(pd: SimHost) -> None:
     with pytest.raises(k8s.ApiException) as invalid:
         api.patch_namespaced_deployment_scale("decode", "default", {"spec": {"replicas": -1}})
     assert invalid.value.status == 422
+    status = body_of(invalid.value)
+    assert (status["kind"], status["status"], status["reason"]) == ("Status", "Failure", "Invalid")
+    assert status["message"] == (
+        'Scale.autoscaling "decode" is invalid: spec.replicas: Invalid value: -1: '
+        "must be greater than or equal to 0"
+    )
+
+
+def body_of(error: k8s.ApiException) -> dict[str, Any]:
+    """The Status object an API error carries."""
+    assert error.body is not None
+    status = json.loads(error.body)
+    assert isinstance(status, dict)
+    return status
+
+
+def version(scale: k8s.V1Scale) -> str:
+    assert scale.metadata is not None
+    return str(scale.metadata.resource_version)
+
+
+def test_optimistic_concurrency_as_the_api_server_does_it(pd: SimHost) -> None:
+    """What an autoscaler's retry loop meets: a write from a stale read is a 409 Conflict;
+    reading again and writing with the fresh resourceVersion succeeds."""
+    api = kube(pd)
+    first = api.read_namespaced_deployment_scale("prefill", "default")
+    assert first.status is not None and first.status.selector == "group=llmobs-sim,role=prefill"
+    assert version(api.read_namespaced_deployment_scale("prefill", "default")) == version(first)
+    first.spec = k8s.V1ScaleSpec(replicas=2)
+    written = api.replace_namespaced_deployment_scale("prefill", "default", first)
+    assert replicas(written) == (2, 1) and version(written) != version(first)
+    first.spec = k8s.V1ScaleSpec(replicas=3)  # the same stale read, written again
+    with pytest.raises(k8s.ApiException) as stale:
+        api.replace_namespaced_deployment_scale("prefill", "default", first)
+    assert stale.value.status == 409
+    assert body_of(stale.value) == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'Operation cannot be fulfilled on deployments.apps "prefill": the object '
+        "has been modified; please apply your changes to the latest version and try again",
+        "reason": "Conflict",
+        "details": {"name": "prefill", "group": "apps", "kind": "deployments"},
+        "code": 409,
+    }
+    stale_patch = {"metadata": {"resourceVersion": version(first)}, "spec": {"replicas": 3}}
+    with pytest.raises(k8s.ApiException) as patched:
+        api.patch_namespaced_deployment_scale("prefill", "default", stale_patch)
+    assert patched.value.status == 409
+    assert replicas(api.read_namespaced_deployment_scale("prefill", "default"))[0] == 2
+    fresh = api.read_namespaced_deployment_scale("prefill", "default")  # read, modify, write
+    fresh.spec = k8s.V1ScaleSpec(replicas=1)
+    assert replicas(api.replace_namespaced_deployment_scale("prefill", "default", fresh))[0] == 1
+    json_patch: list[dict[str, Any]] = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": version(first)},
+        {"op": "replace", "path": "/spec/replicas", "value": 4},
+    ]
+    with pytest.raises(k8s.ApiException) as failed_test:
+        api.patch_namespaced_deployment_scale("prefill", "default", json_patch)
+    assert failed_test.value.status == 422
+
+
+def test_status_replicas_trail_spec_during_the_cold_start(pd: SimHost) -> None:
+    api = kube(pd)
+    patched = api.patch_namespaced_deployment_scale("decode", "default", {"spec": {"replicas": 2}})
+    assert replicas(patched) == (2, 1)
+    wait_until(
+        lambda: replicas(api.read_namespaced_deployment_scale("decode", "default")) == (2, 2),
+        30,
+        "the new decoder to finish its cold start",
+    )
+    # the status change is a change of the object: the read before it is stale now
+    patched.spec = k8s.V1ScaleSpec(replicas=1)
+    with pytest.raises(k8s.ApiException) as stale:
+        api.replace_namespaced_deployment_scale("decode", "default", patched)
+    assert stale.value.status == 409
+
+
+def test_the_namespace_in_the_path_counts(pd: SimHost) -> None:
+    api = kube(pd)
+    calls: list[tuple[str, Callable[[], object]]] = [
+        ("decode", lambda: api.read_namespaced_deployment_scale("decode", "other")),
+        (
+            "decode",
+            lambda: api.patch_namespaced_deployment_scale(
+                "decode", "other", {"spec": {"replicas": 2}}
+            ),
+        ),
+        ("both", lambda: api.read_namespaced_deployment_scale("both", "default")),
+    ]
+    for name, call in calls:
+        with pytest.raises(k8s.ApiException) as missing:
+            call()
+        assert missing.value.status == 404
+        status = body_of(missing.value)
+        assert (status["reason"], status["message"]) == (
+            "NotFound",
+            f'deployments.apps "{name}" not found',
+        )
+    assert replicas(api.read_namespaced_deployment_scale("decode", "default")) == (1, 1)
 
 
 def test_scale_down_drops_no_request() -> None:

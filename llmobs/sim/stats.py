@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client.utils import floatToGoString
@@ -175,7 +175,3 @@ class LiveState:
     capacity_tokens: int
     block_size: int
     num_blocks: int
-
-
-def finished_total(stats: EngineStats, reasons: Iterable[str]) -> dict[str, float]:
-    return {reason: float(stats.finished.get(reason, 0)) for reason in reasons}

@@ -4,7 +4,8 @@
 disaggregation), each an ``Instance`` with the very ``EngineCore`` the HTTP server drives.
 Requests arrive at their timestamps, a proxy picks the least-loaded ready replica (PD: prefill
 with one output token, KV transfer, then decode, as vLLM's disaggregated proxy does), and
-replicas are added (after a cold start) or drained (no request dropped) at any time. The
+replicas are added (after a cold start) or drained (no request dropped) at any time, by the
+same ``ReplicaSet`` policy as the real-time cluster's, on a ``VirtualClock``. The
 caller advances time with ``run_until`` and reads per-request ``records``, per-instance
 ``/metrics`` text (``snapshot``) and replica counts in between: what an autoscaler evaluation
 needs. Decode-only stretches are jumped over (``EngineCore.advance_decode``) with results
@@ -24,7 +25,7 @@ from llmobs.sim.config import Resolved
 from llmobs.sim.core import Emission, Plan
 from llmobs.sim.instance import Instance
 from llmobs.sim.replicaset import Phase, Replica, ReplicaSet
-from llmobs.sim.request import SimRequest, State
+from llmobs.sim.request import SimRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +110,7 @@ class VirtualCluster:
         epoch: float = 1.8e9,
         jump_decode: bool = True,
     ) -> None:
-        self.clock = VirtualClock()
+        self.clock = VirtualClock(epoch=epoch)  # wall(): the instances' timestamps
         self.replicas: ReplicaSet[Engine] = ReplicaSet(
             roles, clock=self.clock, cold_start_s=cold_start_s
         )
@@ -164,7 +165,7 @@ class VirtualCluster:
                 role=role,
                 name=name,
                 started_at=self.epoch + ready_at,
-                now=lambda: self.epoch + self.now,
+                now=self.clock.wall,
                 process_metrics=False,
             )
             return Engine(instance)
@@ -364,11 +365,3 @@ class VirtualCluster:
 
     def pending(self) -> int:
         return sum(1 for r in self.records.values() if r.finished is None and r.error is None)
-
-    def unfinished(self) -> list[SimRequest]:
-        return [
-            req
-            for rep in self.instances()
-            for req in (*rep.handle.instance.core.running, *rep.handle.instance.core.waiting)
-            if req.state is not State.FINISHED
-        ]

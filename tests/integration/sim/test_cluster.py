@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,8 +18,10 @@ from kubernetes import client as k8s
 
 from llmobs import promql
 from llmobs.engines import snapshot
+from llmobs.errors import ConfigError
 from llmobs.exposition.parser import parse
-from llmobs.sim.config import EngineSettings
+from llmobs.sim.cluster import Cluster
+from llmobs.sim.config import EngineSettings, Resolved
 from tests.prometheus import Prometheus
 from tests.servers import wait_until
 from tests.simhost import SimHost
@@ -279,3 +282,30 @@ def test_prometheus_discovers_instances_with_their_role(pd: SimHost, tmp_path: P
         )
     finally:
         prometheus.stop()
+
+
+def test_an_instance_port_already_taken_is_a_config_error_at_start() -> None:
+    """What ``llmobs sim --pd`` turns into a message and a non-zero exit."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = int(taken.getsockname()[1])
+
+    async def start() -> list[dict[str, Any]]:
+        cluster = Cluster(Resolved(EngineSettings()), {"prefill": 1, "decode": 1},
+                          instance_ports=[0, port])  # fmt: skip
+        try:
+            with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port}"):
+                await cluster.start()
+            return cluster.listing()
+        finally:
+            await cluster.close()
+
+    try:
+        listing = asyncio.run(start())
+    finally:
+        taken.close()
+    assert [(m["role"], m["state"], m["url"] is None) for m in listing] == [
+        ("prefill", "ready", False),
+        ("decode", "starting", True),
+    ]

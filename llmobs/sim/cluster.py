@@ -10,8 +10,9 @@ Replica counts change at run time through the Kubernetes scale subresource on th
 (``GET``/``PUT``/``PATCH /apis/apps/v1/namespaces/NS/deployments/ROLE/scale``, autoscaling/v1
 ``Scale`` objects, as strict as the API server: ``llmobs.sim.scale``): new replicas serve
 after ``cold_start_s``; removed ones stop getting requests and exit when their last one is
-done (the ``ReplicaSet`` policy the virtual-time cluster shares). ``GET /sim/instances`` lists the instances with
-their roles; ``GET /sim/targets`` gives them in Prometheus HTTP service-discovery format.
+done (the ``ReplicaSet`` policy the virtual-time cluster shares). ``GET /sim/instances``
+lists the instances with their roles; ``GET /sim/targets`` gives them in Prometheus HTTP
+service-discovery format.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ from llmobs.exposition.model import Exposition
 
 CATALOGS: tuple[Catalog, ...] = (vllm.CATALOG, sglang.CATALOG, dynamo.CATALOG)
 BY_ENGINE: dict[str, Catalog] = {c.engine: c for c in CATALOGS}
+# What a selective parse keeps so that ``detect`` and ``snapshot`` read any engine's body as
+# from a full parse (detection reads family names, which a selective parse keeps anyway).
+WANTED: frozenset[str] = frozenset().union(*(c.wanted() for c in CATALOGS))
 
 
 def detect(exposition: Exposition) -> Catalog:
@@ -26,7 +29,7 @@ def detect(exposition: Exposition) -> Catalog:
         if catalog.present(exposition):
             return catalog
     raise UnknownEngine(
-        f"no vLLM, SGLang or Dynamo metrics among the {len(exposition.families)} families in "
+        f"no vLLM, SGLang or Dynamo metrics among the {len(exposition.names())} families in "
         "the body (SGLang needs --enable-metrics; is this the engine's /metrics URL?)"
     )
 
@@ -45,4 +48,13 @@ def snapshot(exposition: Exposition, engine: str | None = None) -> EngineSnapsho
     return read(exposition, catalog)
 
 
-__all__ = ["BY_ENGINE", "CATALOGS", "Catalog", "EngineSnapshot", "Naming", "detect", "snapshot"]
+__all__ = [
+    "BY_ENGINE",
+    "CATALOGS",
+    "WANTED",
+    "Catalog",
+    "EngineSnapshot",
+    "Naming",
+    "detect",
+    "snapshot",
+]

@@ -34,6 +34,10 @@ class Source:
     reduce: Reduce = Reduce.SUM
 
 
+# The samples of a histogram that ``exposition.series.histograms`` reads.
+_HISTOGRAM_SAMPLES = ("_bucket", "_count", "_sum")
+
+
 class SeriesKind(StrEnum):
     GAUGE = "gauge"
     COUNTER = "counter"
@@ -67,9 +71,21 @@ class Catalog:
     counters: tuple[Source, ...]
     naming: Callable[[Exposition], Naming]
     select: Selector = every_series
+    # Exposed names ``naming`` reads besides the signals' own (markers of a generation).
+    naming_reads: tuple[str, ...] = ()
 
     def present(self, exposition: Exposition) -> bool:
-        return any(name.startswith(self.prefix) for name in exposition.families)
+        return any(name.startswith(self.prefix) for name in exposition.names())
+
+    def wanted(self) -> frozenset[str]:
+        """Every exposed sample name ``read`` and ``naming`` look at: what a selective parse
+        (``parse(..., wanted=...)``) must keep for this catalog to read a body as in full."""
+        names = set(self.naming_reads)
+        for source in (*self.gauges, *self.counters):
+            names.update(source.names)
+        for source in self.histograms:
+            names.update(n + suffix for n in source.names for suffix in _HISTOGRAM_SAMPLES)
+        return frozenset(names)
 
 
 @dataclass(frozen=True)

@@ -101,4 +101,5 @@ CATALOG = Catalog(
     ),
     naming=naming,
     select=select,
+    naming_reads=_V0_5_MARKERS,
 )

@@ -38,6 +38,8 @@ _LEGACY_NAMES = (
 
 
 def naming(exposition: Exposition) -> Naming:
+    # The first vLLM family with a sample tells V0 from V1 (every V1 series has "engine");
+    # in a selective parse that is the first one the catalog reads, which says the same.
     if not any(exposition.samples(name) for name in _LEGACY_NAMES):
         return V1
     for family in exposition.families.values():
@@ -89,4 +91,5 @@ CATALOG = Catalog(
         ),
     ),
     naming=naming,
+    naming_reads=_LEGACY_NAMES,
 )

@@ -55,12 +55,17 @@ class MetricFamily:
 class Exposition:
     """A parsed body. ``format`` is ``"text"`` (0.0.4) or ``"openmetrics"``.
 
+    A selective parse (``parse(..., wanted=...)``) builds only the families that can hold a
+    wanted sample; ``skipped`` names the body's other families, whose samples were checked
+    but not kept. ``names()`` is every family of the body either way.
+
     ``samples(name)`` finds samples by their exposed name (``vllm:prompt_tokens_total``,
     ``x_bucket``), whatever the family was called, which is how catalogs look things up.
     """
 
     format: str
     families: dict[str, MetricFamily]
+    skipped: frozenset[str] = frozenset()
     _index: dict[str, list[Sample]] | None = None
     _types: dict[str, str] = field(default_factory=dict)
 
@@ -88,6 +93,10 @@ class Exposition:
         if self._index is None:
             self._build_index()
         return self._types.get(sample_name)
+
+    def names(self) -> frozenset[str]:
+        """The name of every family in the body, built or skipped."""
+        return self.skipped.union(self.families)
 
     def __len__(self) -> int:
         return len(self.families)

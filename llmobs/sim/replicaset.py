@@ -46,7 +46,6 @@ class Replica(Generic[H]):
     role: str
     name: str
     handle: H
-    created_at: float
     due_at: float  # when its cold start ends: the earliest it may serve
     ready_at: float | None = None  # when it began to serve; None while starting
     draining_since: float | None = None
@@ -161,7 +160,7 @@ class ReplicaSet(Generic[H]):
         now = self.clock.monotonic()
         name = f"{role}-{next(self._names)}"
         due = now + self.cold_start_s if cold else now
-        replica = Replica(role, name, make(name), created_at=now, due_at=due)
+        replica = Replica(role, name, make(name), due_at=due)
         replicas.append(replica)
         return replica
 

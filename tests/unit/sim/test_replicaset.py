@@ -128,7 +128,7 @@ def test_bad_scales_change_nothing() -> None:
 
 
 def test_a_replica_is_a_plain_record_whose_phase_follows_its_times() -> None:
-    replica: Replica[str] = Replica("both", "both-0", "handle", created_at=0.0, due_at=0.0)
+    replica: Replica[str] = Replica("both", "both-0", "handle", due_at=0.0)
     phases = [replica.phase]
     replica.ready_at = 0.0
     phases.append(replica.phase)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 from typing import Any, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
@@ -109,6 +110,8 @@ class RunConfig(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> Self:
+        if self.base_url is not None:
+            _check_base_url(self.base_url)
         if self.base_url is not None and (self.sim_model or self.sim_hardware or self.sim_pd):
             raise ValueError("--sim-* options choose the emulator: drop them or --base-url")
         if self.dataset != "random" and self.dataset_path is None:
@@ -135,6 +138,17 @@ class RunConfig(StrictModel):
     @property
     def chat(self) -> bool:
         return self.endpoint == "/v1/chat/completions"
+
+
+def _check_base_url(url: str) -> None:
+    """An http(s) URL with a host: anything else could never be reached (exit 2, not 1)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a bad port)
+    except ValueError as exc:
+        raise ValueError(f"--base-url {url!r}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"--base-url {url!r}: give http://HOST:PORT (or https://)")
 
 
 def load_scenario(path: Path) -> dict[str, Any]:

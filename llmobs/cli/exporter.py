@@ -52,15 +52,14 @@ def merge(options: dict[str, Any], config_path: Path | None) -> ExporterConfig:
     from llmobs.exporter import config as cfg
 
     data: dict[str, Any] = dict(cfg.load(config_path)) if config_path is not None else {}
-    targets = list(data.get("targets") or [])
-    targets += [cfg.parse_target_flag(t) for t in options["target"]]
-    if targets:
-        data["targets"] = targets
+    flagged = [cfg.parse_target_flag(t) for t in options["target"]]
+    if flagged and isinstance(data.get("targets") or [], list):  # else validation says why
+        data["targets"] = list(data.get("targets") or []) + flagged
     for key in SCRAPE_FLAGS:
         if options.get(key) is not None:
             data[key] = options[key]
     kube = {KUBE_FLAGS[k]: v for k, v in options.items() if k in KUBE_FLAGS and v}
-    if kube or options["kubernetes"]:
+    if (kube or options["kubernetes"]) and isinstance(data.get("kubernetes") or {}, dict):
         section = dict(data.get("kubernetes") or {})
         section.update({k: list(v) if isinstance(v, tuple) else v for k, v in kube.items()})
         data["kubernetes"] = section

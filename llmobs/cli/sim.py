@@ -58,6 +58,24 @@ def settings_from(options: dict[str, Any], config: Path | None) -> EngineSetting
     return validate(EngineSettings, data, f"emulator settings{where}")
 
 
+def check_tokenizer(folder: str | None) -> None:
+    """Read ``--tokenizer`` once before anything listens: a broken folder is bad input.
+
+    Raises:
+        ConfigError: no tokenizer.json, or a tokenizer, template or config that cannot be read.
+    """
+    if folder is None:
+        return
+    from llmobs.sim.tokenizer import load
+
+    try:
+        load(folder)
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the tokenizers library raises plain Exception
+        raise ConfigError(f"--tokenizer {folder}: cannot read it: {exc}") from None
+
+
 def fail(exc: ConfigError) -> NoReturn:
     """A port taken or an instance that cannot start: the message and exit status 2, as
     ``llmobs exporter`` gives."""
@@ -176,6 +194,7 @@ def sim(
     try:
         resolved = Resolved(settings_from(options, config_path))
         roles = parse_pd(pd_spec) if pd_spec else ({"both": replicas} if replicas else None)
+        check_tokenizer(resolved.settings.tokenizer)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     try:
@@ -195,8 +214,9 @@ def sim(
                     resolved, roles, host=host, cold_start_s=cold_start_s, instance_ports=ports
                 )
                 asyncio.run(_serve_cluster(cluster, sock))
-    except ConfigError as exc:  # an instance of the cluster could not listen
-        fail(ConfigError(f"{exc} (the instances listen on the ports after --port)"))
+    except ConfigError as exc:  # an instance could not listen
+        note = " (the instances listen on the ports after --port)" if roles else ""
+        fail(ConfigError(f"{exc}{note}"))
     click.echo("stopped")
 
 

@@ -39,7 +39,10 @@ def normalize_url(target: str) -> str:
         ConfigError: not an http(s) URL with a host.
     """
     url = target if "://" in target else f"http://{target}"
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unclosed IPv6 bracket
+        raise ConfigError(f"{target!r} is not a metrics URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(
             f"{target!r} is not a metrics URL: give http://HOST:PORT/metrics or HOST:PORT"

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from llmobs.bench.workload import (
-    TRACE_BLOCK,
     lengths,
     random_workload,
     sharegpt_workload,
@@ -19,6 +18,7 @@ from llmobs.bench.workload import (
 )
 from llmobs.errors import ConfigError
 from llmobs.sim.tokenizer import BasicTokenizer
+from llmobs.trace import TRACE_BLOCK
 
 TRACE = Path(__file__).parents[2] / "fixtures" / "traces" / "mooncake-conversation-head.jsonl"
 

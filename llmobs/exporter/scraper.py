@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 import aiohttp
 
+from llmobs import engines
 from llmobs.clock import SYSTEM, Clock
 from llmobs.exporter.collector import Exported
 from llmobs.exporter.config import ExporterConfig
@@ -103,6 +104,7 @@ class Scraper:
                     timeout_s=self.config.scrape_timeout_s,
                     max_bytes=self.config.max_bytes,
                     clock=self.clock,
+                    wanted=engines.WANTED,  # only what the catalogs read
                 )
             if self.states.get(key) is not state:
                 return  # removed or replaced while the scrape was in flight

@@ -15,17 +15,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 
 from llmobs import observation
 from llmobs.errors import ConfigError
 from llmobs.exporter import discovery
-from llmobs.exporter.collector import ExporterCollector
+from llmobs.exporter.collector import render
 from llmobs.exporter.config import ExporterConfig
 from llmobs.exporter.pods import KEY_PREFIX
 from llmobs.exporter.scraper import Scraper
 from llmobs.exporter.state import Target
+from llmobs.exposition.writer import CONTENT_TYPE
 from llmobs.scrape.fetch import normalize_url
 
 log = logging.getLogger(__name__)
@@ -56,9 +57,9 @@ class Exporter:
     def __init__(self, config: ExporterConfig) -> None:
         self.config = config
         self.scraper = Scraper(config)
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(ExporterCollector(self.scraper.exported))
-        ProcessCollector(registry=self.registry)
+        # The process_* families, as prometheus_client writes them; ours come from render.
+        self.process = CollectorRegistry(auto_describe=False)
+        ProcessCollector(registry=self.process)
         self._watchers: list[discovery.PodWatcher] = []
 
     def sync(self, namespace: str | None, targets: list[Target]) -> None:
@@ -121,10 +122,14 @@ class Exporter:
             )
         return {"targets": items}
 
+    def metrics(self) -> bytes:
+        """The ``/metrics`` body: text format 0.0.4, which Prometheus accepts whatever it
+        asks for first (prometheus_client answers the same to a client asking for no other)."""
+        return render(self.scraper.exported()).encode() + generate_latest(self.process)
+
     def app(self) -> web.Application:
         async def metrics(request: web.Request) -> web.Response:
-            body = generate_latest(self.registry)
-            return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+            return web.Response(body=self.metrics(), headers={"Content-Type": CONTENT_TYPE})
 
         async def role_snapshot(request: web.Request) -> web.Response:
             return web.json_response(observation.to_json(self.scraper.exported().roles))

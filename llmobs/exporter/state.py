@@ -3,8 +3,9 @@
 ``Target`` is identity and labels (from a static config or a pod). ``TargetState`` is the
 mutable record one scrape loop updates: ``observe`` takes a scrape result, reads it with the
 engine catalog, carries counters over restarts (``continuity``) and keeps the snapshots that
-the role window needs. ``view`` hands an immutable copy to the pure role aggregation and the
-collector, so nothing is read while it changes. No I/O here.
+the role window needs; it also renders the target's ``/metrics`` lines then (``text``), so
+that a scrape of the exporter only concatenates them. ``view`` hands an immutable copy to the
+pure role aggregation and the exposition, so nothing is read while it changes. No I/O here.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from llmobs import engines, names
 from llmobs.engines.catalog import EngineSnapshot
 from llmobs.errors import LlmobsError
+from llmobs.exporter import text
 from llmobs.exporter.continuity import Carry, carry_on
 from llmobs.observation import RoleKey
 from llmobs.roles import Member
@@ -50,6 +52,7 @@ class TargetView:
     last_error: str | None
     errors: dict[str, int]
     resets: int
+    lines: tuple[str, ...] = ()  # its lines of each family of ``text.TARGET_METRICS``
 
     @property
     def latest(self) -> EngineSnapshot | None:
@@ -81,6 +84,23 @@ class TargetState:
     last_error: str | None = None
     errors: Counter[str] = field(default_factory=Counter)
     resets: int = 0
+    lines: tuple[str, ...] = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        self.render()
+
+    def render(self) -> None:
+        """Render the target's ``/metrics`` lines: when it changes, not at each exposition."""
+        t = self.target
+        self.lines = text.target_lines(
+            (t.namespace, t.pod, t.role, t.group, self.model, t.engine or self.engine),
+            up=self.up,
+            last_duration=self.last_duration,
+            last_success=self.last_success,
+            errors=self.errors,
+            resets=self.resets,
+            snapshot=self.points[-1][1] if self.points else None,
+        )
 
     def observe(self, result: ScrapeResult) -> None:
         """Take one scrape's result: a snapshot, or a failure counted by its reason."""
@@ -97,6 +117,7 @@ class TargetState:
             reason = error.reason if error is not None else "error"
             self.errors[reason] += 1
             self.last_error = str(error) if error is not None else "no exposition"
+            self.render()
             return
         self.carry, exposed, reset = carry_on(self.carry, snapshot)
         if reset:
@@ -108,6 +129,7 @@ class TargetState:
         self.last_error = None
         self.points.append((result.monotonic, exposed))
         self.prune(result.monotonic)
+        self.render()
 
     def prune(self, now: float) -> None:
         """Keep the snapshots inside the window and the last one before it (the baseline)."""
@@ -134,4 +156,5 @@ class TargetState:
             last_error=self.last_error,
             errors=dict(self.errors),
             resets=self.resets,
+            lines=self.lines,
         )

@@ -94,8 +94,9 @@ async def fetch(
     *,
     timeout_s: float = DEFAULT_TIMEOUT,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    wanted: frozenset[str] | None = None,
 ) -> Exposition:
-    """GET ``url`` and parse it.
+    """GET ``url`` and parse it (only the ``wanted`` samples, when given: ``parse``).
 
     Raises:
         TargetUnreachable, TargetTimeout, TargetHTTPError, BodyTooLarge: the request failed.
@@ -129,7 +130,7 @@ async def fetch(
         raise TargetUnreachable(f"{url} sent an invalid HTTP response: {exc.message}") from None
     except aiohttp.InvalidURL as exc:
         raise ConfigError(f"invalid URL {exc}") from None
-    return parse(body, content_type=content_type, max_bytes=max_bytes)
+    return parse(body, content_type=content_type, max_bytes=max_bytes, wanted=wanted)
 
 
 async def scrape(
@@ -139,12 +140,15 @@ async def scrape(
     timeout_s: float = DEFAULT_TIMEOUT,
     max_bytes: int = DEFAULT_MAX_BYTES,
     clock: Clock = SYSTEM,
+    wanted: frozenset[str] | None = None,
 ) -> ScrapeResult:
     """Like ``fetch`` but never raises an llmobs error: it is in the result. ``clock``
     stamps it (when it started, on both clocks, and how long it took)."""
     wall, start = clock.wall(), clock.monotonic()
     try:
-        exposition = await fetch(session, url, timeout_s=timeout_s, max_bytes=max_bytes)
+        exposition = await fetch(
+            session, url, timeout_s=timeout_s, max_bytes=max_bytes, wanted=wanted
+        )
         error: LlmobsError | None = None
     except LlmobsError as exc:
         exposition, error = None, exc

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, generate_latest
-
 from llmobs.engines.catalog import EngineSnapshot, Naming
-from llmobs.exporter.collector import Exported, ExporterCollector
+from llmobs.exporter.collector import Exported, render
 from llmobs.exporter.state import Target, TargetView
 from llmobs.exposition.parser import parse
 from llmobs.histogram import INF, Histogram
@@ -38,9 +36,7 @@ def test_quiet_and_fresh_roles_export_only_what_was_measured() -> None:
     observation = aggregate(
         (v.member() for v in views), now=30.0, wall_time=1000.0, window_s=60.0, quantiles=(0.5,)
     )
-    registry = CollectorRegistry()
-    registry.register(ExporterCollector(lambda: Exported(views, observation, 3, 0)))
-    exposition = parse(generate_latest(registry))
+    exposition = parse(render(Exported(views, observation, 3, 0)))
     assert exposition.samples("llmobs_role_ttft_seconds") == []  # no quantile for no requests
     rates = exposition.samples("llmobs_role_request_rate")
     assert [(s.labels["role"], s.value) for s in rates] == [("prefill", 0.0)]

@@ -32,6 +32,26 @@ def free_port() -> int:
         return port
 
 
+def free_port_run(count: int) -> int:
+    """The first of ``count`` consecutive ports that were all free a moment ago (for
+    ``llmobs sim --pd``, whose instances listen on the ports after its own)."""
+    for _ in range(50):
+        base = free_port()
+        socks = []
+        try:
+            for offset in range(count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(sock)
+                sock.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError(f"no run of {count} free ports found on 127.0.0.1")
+
+
 def wait_until(
     predicate: Callable[[], bool], timeout: float, what: str, log: Path | None = None
 ) -> None:

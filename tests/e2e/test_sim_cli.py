@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import CLIProcess, run_cli
-from tests.servers import free_port
+from tests.servers import free_port, free_port_run
 
 
 class SimProcess(CLIProcess):
@@ -47,7 +47,7 @@ def test_no_flags_emulates_qwen_on_h100_at_port_8000() -> None:
 
 @pytest.fixture
 def pd_sim() -> Iterator[tuple[str, list[tuple[str, str]]]]:
-    port = free_port()
+    port = free_port_run(3)  # the proxy and its two instances
     sim = SimProcess("--pd", "1P1D", "--port", str(port), "--engine", "sglang", "--enable-metrics")
     try:
         sim.read_until(r"proxy \(OpenAI API\) on")

@@ -1,16 +1,18 @@
-"""Exporter scale and cost: N targets every 5 s from one process on one core, beside Prometheus.
+"""Exporter scale and cost: N targets every 5 s, beside Prometheus scraping the same N.
 
 One purpose-made server process (CPU 1) listens on N ports and answers every ``GET /metrics``
-with the real vLLM 0.32.0 capture (53 kB, 92 families). Then, one after the other, on CPU 0:
+with the real vLLM 0.32.0 capture (53 kB, 92 families). On CPU 0, at the same time:
 
 * ``llmobs exporter`` with the N targets as static targets (interval 5 s), and
 * the peer: Prometheus 2.42 scraping the same N targets every 5 s (what an operator would run
   anyway, and the reference for "cost per scrape"),
 
-each for a warm-up and then ``--cycles`` scrape intervals. Measured per process from /proc:
-CPU seconds per 5 s cycle, resident memory at the end, and, for the exporter, the scrapes it
-completed (keeping up means N per cycle), how long its own /metrics takes to serve and how big
-it is. Printed as a Markdown table with the ratios (recorded in docs/benchmarks.md).
+both measured over the same ``--cycles`` scrape intervals after a warm-up. Measured per
+process from /proc: CPU seconds per 5 s cycle and resident memory at the end; for the
+exporter, the scrapes it completed (keeping up means N per cycle), how long its own /metrics
+takes to serve and how big it is. Then, in this process, the parts of one /metrics at N
+targets built from the same body: the target views, the role aggregation and the text.
+Printed as a Markdown table with the ratios (recorded in docs/benchmarks.md).
 
     .venv/bin/python benchmarks/exporter_scale.py --targets 1000 --cycles 12
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -95,15 +98,7 @@ def exporter_scrapes(url: str) -> float:
     return 0.0
 
 
-def measure(pid: int, warmup: float, cycles: int) -> tuple[float, float]:
-    time.sleep(warmup)
-    start_cpu, start = cpu_seconds(pid), time.monotonic()
-    time.sleep(cycles * INTERVAL)
-    used, elapsed = cpu_seconds(pid) - start_cpu, time.monotonic() - start
-    return used / (elapsed / INTERVAL), rss_mib(pid)
-
-
-def run_exporter(ports: list[int], cycles: int, tmp: Path, port: int) -> dict[str, float]:
+def start_exporter(ports: list[int], tmp: Path, port: int) -> subprocess.Popen[bytes]:
     config = {
         "targets": [{"url": f"127.0.0.1:{p}", "role": "decode", "group": "bench"} for p in ports],
         "interval_s": INTERVAL,
@@ -113,37 +108,14 @@ def run_exporter(ports: list[int], cycles: int, tmp: Path, port: int) -> dict[st
     }
     path = tmp / "exporter.yaml"
     path.write_text(yaml.safe_dump(config))
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         ["taskset", "-c", "0", sys.executable, "-m", "llmobs", "exporter", "--config", str(path)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: exporter_scrapes(url) >= len(ports), 120, "the exporter's first round")
-        time.sleep(INTERVAL)
-        before, t0 = exporter_scrapes(url), time.monotonic()
-        per_cycle, rss = measure(proc.pid, 0.0, cycles)
-        done = (exporter_scrapes(url) - before) / ((time.monotonic() - t0) / INTERVAL)
-        timings = []
-        size = 0
-        for _ in range(5):
-            t = time.perf_counter()
-            size = len(get(url + "/metrics"))
-            timings.append(time.perf_counter() - t)
-        return {
-            "cpu": per_cycle,
-            "rss": rss,
-            "scrapes_per_cycle": done,
-            "metrics_ms": sorted(timings)[2] * 1000,
-            "metrics_kb": size / 1024,
-        }
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
-def run_prometheus(ports: list[int], cycles: int, tmp: Path, port: int) -> dict[str, float]:
+def start_prometheus(ports: list[int], tmp: Path, port: int) -> subprocess.Popen[bytes]:
     binary = shutil.which("prometheus")
     if binary is None:
         raise SystemExit("prometheus is not installed (apt-get install prometheus)")
@@ -152,7 +124,7 @@ def run_prometheus(ports: list[int], cycles: int, tmp: Path, port: int) -> dict[
         f"global: {{scrape_interval: {INTERVAL:g}s, scrape_timeout: 4s}}\n"
         f"scrape_configs:\n  - job_name: engines\n    static_configs: [{{targets: [{targets}]}}]\n"
     )
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [
             "taskset", "-c", "0", binary,
             f"--config.file={tmp / 'prometheus.yml'}",
@@ -162,14 +134,85 @@ def run_prometheus(ports: list[int], cycles: int, tmp: Path, port: int) -> dict[
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
+
+
+def prometheus_up(url: str, count: int) -> bool:
+    answer = json.loads(get(url + "/api/v1/query?query=count(up==1)"))
+    result = answer["data"]["result"]
+    return bool(result) and float(result[0]["value"][1]) >= count
+
+
+def side_by_side(ports: list[int], cycles: int, tmp: Path, port: int) -> dict[str, float]:
+    """Both processes at once, CPU over the same window."""
+    exporter = start_exporter(ports, tmp, port)
+    prometheus = start_prometheus(ports, tmp, port + 1)
+    ours, theirs = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}"
+    n = len(ports)
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: b"success" in get(url + "/api/v1/query?query=up"), 60, "Prometheus")
-        per_cycle, rss = measure(proc.pid, 2 * INTERVAL, cycles)
-        return {"cpu": per_cycle, "rss": rss}
+        wait_for(lambda: exporter_scrapes(ours) >= n, 120, "the exporter's first round")
+        wait_for(lambda: prometheus_up(theirs, n), 120, "Prometheus's first round")
+        time.sleep(2 * INTERVAL)
+        before, t0 = exporter_scrapes(ours), time.monotonic()
+        cpu0 = cpu_seconds(exporter.pid), cpu_seconds(prometheus.pid)
+        time.sleep(cycles * INTERVAL)
+        cpu1 = cpu_seconds(exporter.pid), cpu_seconds(prometheus.pid)
+        elapsed = time.monotonic() - t0
+        done = (exporter_scrapes(ours) - before) / (elapsed / INTERVAL)
+        timings = []
+        size = 0
+        for _ in range(5):
+            t = time.perf_counter()
+            size = len(get(ours + "/metrics"))
+            timings.append(time.perf_counter() - t)
+        per_cycle = elapsed / INTERVAL
+        return {
+            "cpu": (cpu1[0] - cpu0[0]) / per_cycle,
+            "peer_cpu": (cpu1[1] - cpu0[1]) / per_cycle,
+            "rss": rss_mib(exporter.pid),
+            "peer_rss": rss_mib(prometheus.pid),
+            "scrapes_per_cycle": done,
+            "metrics_ms": sorted(timings)[2] * 1000,
+            "metrics_kb": size / 1024,
+        }
     finally:
-        proc.terminate()
-        proc.wait(30)
+        for proc in (exporter, prometheus):
+            proc.terminate()
+        for proc in (exporter, prometheus):
+            proc.wait(30)
+
+
+def render_parts(count: int) -> dict[str, float]:
+    """One /metrics at COUNT targets, in this process: views, role aggregation, text (ms)."""
+    from llmobs import engines
+    from llmobs.exporter.collector import Exported, render
+    from llmobs.exporter.state import Target, TargetState
+    from llmobs.exposition.parser import parse
+    from llmobs.roles import aggregate
+    from llmobs.scrape.fetch import ScrapeResult
+
+    body = BODY.read_text()
+    states = []
+    for i in range(count):
+        pod = f"127.0.0.1:{21000 + i}"
+        target = Target(pod, f"http://{pod}/metrics", pod=pod, role="decode", group="bench")
+        state = TargetState(target, 60.0)
+        for at in (0.0, INTERVAL):
+            exposition = parse(body, wanted=engines.WANTED)
+            state.observe(ScrapeResult(target.url, 1.8e9 + at, at, 0.01, exposition, None))
+        states.append(state)
+    parts: dict[str, list[float]] = {"views": [], "roles": [], "text": []}
+    for _ in range(5):
+        t0 = time.perf_counter()
+        views = tuple(state.view() for state in states)
+        t1 = time.perf_counter()
+        members = (view.member() for view in views)
+        roles = aggregate(members, now=INTERVAL, wall_time=1.8e9, window_s=60.0, quantiles=(0.5,))
+        t2 = time.perf_counter()
+        render(Exported(views, roles, 0, 0)).encode()
+        t3 = time.perf_counter()
+        for key, value in (("views", t1 - t0), ("roles", t2 - t1), ("text", t3 - t2)):
+            parts[key].append(value * 1000)
+    return {key: sorted(values)[2] for key, values in parts.items()}
 
 
 def main() -> None:
@@ -190,27 +233,29 @@ def main() -> None:
         if server.stdout.readline().strip() != "ready":
             raise SystemExit("the target server did not start")
         with tempfile.TemporaryDirectory() as tmp:
-            ours = run_exporter(ports, args.cycles, Path(tmp), args.first_port - 2)
-            theirs = run_prometheus(ports, args.cycles, Path(tmp), args.first_port - 1)
+            r = side_by_side(ports, args.cycles, Path(tmp), args.first_port - 3)
     finally:
         server.terminate()
         server.wait(30)
+    parts = render_parts(args.targets)
     n = args.targets
-    print(f"{n} targets (real vLLM 0.32.0 body, 53 kB), every {INTERVAL:g}s, one core each\n")
+    print(f"{n} targets (real vLLM 0.32.0 body, 53 kB), every {INTERVAL:g}s, both on CPU 0\n")
     print("| process | CPU s per 5 s cycle | share of one core | memory (RSS) | scrapes/cycle |")
     print("|---|---|---|---|---|")
     print(
-        f"| llmobs exporter | {ours['cpu']:.2f} | {ours['cpu'] / INTERVAL:.0%} | "
-        f"{ours['rss']:.0f} MiB | {ours['scrapes_per_cycle']:.0f} of {n} |"
+        f"| llmobs exporter | {r['cpu']:.2f} | {r['cpu'] / INTERVAL:.0%} | "
+        f"{r['rss']:.0f} MiB | {r['scrapes_per_cycle']:.0f} of {n} |"
     )
     print(
-        f"| Prometheus 2.42 (peer) | {theirs['cpu']:.2f} | {theirs['cpu'] / INTERVAL:.0%} | "
-        f"{theirs['rss']:.0f} MiB | (all) |"
+        f"| Prometheus 2.42 (peer) | {r['peer_cpu']:.2f} | {r['peer_cpu'] / INTERVAL:.0%} | "
+        f"{r['peer_rss']:.0f} MiB | (all) |"
     )
     print(
-        f"\nexporter / Prometheus: CPU {ours['cpu'] / theirs['cpu']:.2f}x, "
-        f"memory {ours['rss'] / theirs['rss']:.2f}x; the exporter's own /metrics: "
-        f"{ours['metrics_kb']:.0f} kB in {ours['metrics_ms']:.0f} ms (median of 5)"
+        f"\nexporter / Prometheus: CPU {r['cpu'] / r['peer_cpu']:.2f}x, "
+        f"memory {r['rss'] / r['peer_rss']:.2f}x; the exporter's own /metrics: "
+        f"{r['metrics_kb']:.0f} kB served in {r['metrics_ms']:.0f} ms (median of 5 GETs); "
+        f"in-process at {n} targets: views {parts['views']:.1f} ms, role aggregation "
+        f"{parts['roles']:.1f} ms, text {parts['text']:.1f} ms (medians of 5)"
     )
 
 

@@ -2,7 +2,9 @@
 
 Both parse the same body to metric families with every sample (name, labels, value) and
 are checked to agree before anything is timed. Runs alternate between the two parsers so
-that machine noise hits both alike; the ratio of medians is the result.
+that machine noise hits both alike; the ratio of medians is the result. Beside them, the
+selective parse the exporter uses (only the samples the engine catalogs read,
+``llmobs.engines.WANTED``), checked to read the same canonical signals as the full one.
 
     .venv/bin/python benchmarks/parse_speed.py [BODY ...]
 
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from llmobs.engines import snapshot
+from llmobs.engines import WANTED, snapshot
 from llmobs.exposition.parser import parse
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "expositions"
@@ -55,17 +57,25 @@ def _time(fn: Callable[[], object], inner: int) -> float:
 def measure(body: str, rounds: int, inner: int) -> dict[str, float]:
     if _samples_ours(body) != _samples_reference(body):
         raise SystemExit("the two parsers disagree on this body: not comparable")
+    if snapshot(parse(body, wanted=WANTED)) != snapshot(parse(body)):
+        raise SystemExit("the selective parse reads other signals than the full one")
     ours: list[float] = []
     reference: list[float] = []
     full: list[float] = []
+    selective: list[float] = []
+    selective_full: list[float] = []
     for _ in range(rounds):
         ours.append(_time(lambda: parse(body), inner))
         reference.append(_time(lambda: list(text_string_to_metric_families(body)), inner))
         full.append(_time(lambda: snapshot(parse(body)), inner))
+        selective.append(_time(lambda: parse(body, wanted=WANTED), inner))
+        selective_full.append(_time(lambda: snapshot(parse(body, wanted=WANTED)), inner))
     return {
         "ours_ms": statistics.median(ours) * 1e3,
         "reference_ms": statistics.median(reference) * 1e3,
         "ours_plus_catalog_ms": statistics.median(full) * 1e3,
+        "selective_ms": statistics.median(selective) * 1e3,
+        "selective_plus_catalog_ms": statistics.median(selective_full) * 1e3,
         "ratio": statistics.median(reference) / statistics.median(ours),
         "ratio_best": min(reference) / min(ours),
     }
@@ -84,9 +94,10 @@ def main() -> None:
     )
     print(
         "| body | lines | samples | prometheus_client | llmobs | speed-up (medians) "
-        "| speed-up (best rounds) | llmobs parse + engine catalog |"
+        "| speed-up (best rounds) | llmobs parse + engine catalog | selective parse "
+        "| selective parse + engine catalog |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for path in paths:
         body = path.read_text()
         samples = sum(len(f.samples) for f in parse(body).families.values())
@@ -94,7 +105,8 @@ def main() -> None:
         print(
             f"| {path.name} | {body.count(chr(10))} | {samples} | {r['reference_ms']:.2f} ms "
             f"| {r['ours_ms']:.2f} ms | **{r['ratio']:.1f}x** | {r['ratio_best']:.1f}x "
-            f"| {r['ours_plus_catalog_ms']:.2f} ms |"
+            f"| {r['ours_plus_catalog_ms']:.2f} ms | {r['selective_ms']:.2f} ms "
+            f"| {r['selective_plus_catalog_ms']:.2f} ms |"
         )
     sys.stdout.flush()
 

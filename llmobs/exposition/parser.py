@@ -148,6 +148,7 @@ def parse(
     new = tuple.__new__
     skim = parser.skim
     keep = wanted
+    wanted_names = wanted if wanted is not None else frozenset()
     seen: set[str] = set()  # skipped sample names already checked
     family: MetricFamily | None = None
     # Selective parses: the last sample line's name when it was not kept, the sample names
@@ -171,11 +172,11 @@ def parse(
                 break
             owns = parser.declared_owns
             continue
-        if keep is not None:
-            # A line of a family not wanted is checked for its shape (a valid name, once per
-            # name; one space before the value and the optional timestamp) and a numeric
-            # value, without the full match: most lines of a vLLM body. Anything unusual
-            # takes the exact slow path.
+        if owns:
+            # In the block of a family not built (selective parses): a line is checked for
+            # its shape (a valid name, once per name; one space before the value and the
+            # optional timestamp) and a numeric value, without the full match: most lines of
+            # a vLLM body. Anything unusual takes the exact slow path.
             brace = line.find("{")
             if brace > 0:
                 name = line[:brace]
@@ -184,7 +185,7 @@ def parse(
                 space = line.find(" ")
                 name = line[:space]
                 tail = line[space:]
-            if name not in keep:
+            if name not in wanted_names:
                 if name not in seen:
                     if METRIC_NAME.match(name) is None:
                         slow(line, lineno)  # raises, naming the fault
@@ -208,6 +209,16 @@ def parse(
             skipped_last = name if family is None else None
             continue
         name, block, vtext, ttext = m.groups()
+        if keep is not None and name not in keep:  # not wanted, outside a skipped block
+            if "_" in vtext:
+                read_value(vtext, lineno)
+            try:
+                float(vtext)
+            except ValueError:
+                read_value(vtext, lineno)
+            stray.add(name)
+            skipped_last = name
+            continue
         if block:
             labels = label_cache.get(block)
             if labels is None:

@@ -16,10 +16,16 @@ LabelKey = tuple[tuple[str, str], ...]
 
 def label_key(labels: Mapping[str, str], drop: frozenset[str] = frozenset()) -> LabelKey:
     """A hashable, order-independent identity for a label set, without ``drop``."""
+    if not drop:
+        return tuple(sorted(labels.items()))
     return tuple(sorted((k, v) for k, v in labels.items() if k not in drop))
 
 
-_LE = frozenset({"le"})
+def _without_le(labels: Mapping[str, str]) -> LabelKey:
+    # label_key(labels, {"le"}) in C-level calls only: this runs once per bucket sample.
+    rest = dict(labels)
+    del rest["le"]
+    return tuple(sorted(rest.items()))
 
 
 def histograms(exposition: Exposition, name: str) -> list[tuple[LabelKey, Histogram]]:
@@ -29,7 +35,7 @@ def histograms(exposition: Exposition, name: str) -> list[tuple[LabelKey, Histog
     """
     buckets: dict[LabelKey, list[tuple[float, float]]] = {}
     for sample in exposition.samples(name + "_bucket"):
-        key = label_key(sample.labels, _LE)
+        key = _without_le(sample.labels)
         buckets.setdefault(key, []).append((float(sample.labels["le"]), sample.value))
     if not buckets:
         return []

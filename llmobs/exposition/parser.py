@@ -13,8 +13,8 @@ Every problem is a typed ``ExpositionError`` naming the line; never a crash, nev
 silently empty result. Speed: one regex per canonical line, each distinct label block parsed
 once per body (its dict shared, so ``Sample.labels`` is read-only), samples built without
 Python-level constructors. A selective parse (``wanted``: the sample names an engine catalog
-reads, ``llmobs.engines.WANTED``) checks every line but builds only those samples: most of a
-vLLM body is skipped at a fraction of the cost. Pure: no I/O.
+reads, ``llmobs.engines.WANTED``) builds only those samples and checks the other lines for
+their shape only: most of a vLLM body is skipped at a fraction of the cost. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -104,11 +104,13 @@ def parse(
     OpenMetrics.
 
     ``wanted`` (exposed sample names, e.g. ``x_total``, ``y_bucket``) makes the parse
-    selective: every line is still checked as in a full parse (its name, label block, value,
-    timestamp and family), but only wanted samples are kept, and only the families that can
-    hold them are built; the others' names go to ``Exposition.skipped``. The one check left
-    out is the ``+Inf`` bucket of a skipped histogram in the middle of the body: a body that
-    ends inside one still raises ``TruncatedExposition``. None (the default) keeps everything.
+    selective: only wanted samples are kept and only the families that can hold them are
+    built; the others' names go to ``Exposition.skipped``. Declarations are checked as in a
+    full parse; a line of a skipped family for its shape (a valid name, one space before a
+    numeric value and an optional timestamp), not for what its label block or timestamp hold,
+    nor a skipped histogram for its ``+Inf`` bucket. So a page that is not an exposition, or a
+    body cut short (also inside a skipped histogram), fails as in a full parse; a bad label in
+    a family nothing reads does not. None (the default) keeps and checks everything.
 
     Raises:
         BodyTooLarge: the body is over ``max_bytes``.

@@ -281,6 +281,13 @@ def sample_names(family: str, kind: str) -> tuple[str, ...]:
     return tuple(family + suffix for suffix in TYPE_SUFFIXES[kind])
 
 
+@lru_cache(maxsize=4096)
+def line_starts(names: tuple[str, ...]) -> tuple[str, ...]:
+    """How a sample line of one of ``names`` starts as client libraries write it: the name,
+    then its label block or the space before its value (for one ``str.startswith``)."""
+    return tuple(name + end for name in names for end in ("{", " "))
+
+
 @lru_cache(maxsize=16)
 def owning_families(wanted: frozenset[str]) -> frozenset[str]:
     """The family names that can hold a sample named in ``wanted``: the name itself, or the

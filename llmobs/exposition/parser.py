@@ -28,6 +28,7 @@ from llmobs.exposition.lines import (
     PAIR_LIST,
     PAIRS,
     LineParser,
+    line_starts,
     read_labels,
     read_value,
 )
@@ -157,7 +158,10 @@ def parse(
     # the family declared last owns, and the skipped names it does not (resolved at the end).
     skipped_last: str | None = None
     owns: tuple[str, ...] = ()
+    starts: tuple[str, ...] = ()
     stray: set[str] = set()
+    # The last line skipped in one step and the starts it matched (its name is found at the end).
+    skipped_line, skipped_starts = "", starts
     lineno = 0
     for line in lines:
         lineno += 1
@@ -168,11 +172,25 @@ def parse(
         if line[0] == "#":
             if keep is not None and skim(line, lineno):
                 owns = parser.declared_owns
+                starts = line_starts(owns)
                 continue
             if parser.comment(line, lineno):
                 eof_at = lineno
                 break
             owns = parser.declared_owns
+            starts = line_starts(owns)
+            continue
+        if owns and line.startswith(starts):
+            # A sample of the skipped family declared last, in one step: one or two blanks
+            # after the label block, a numeric last token.
+            if not 0 < line.count(" ", line.rfind("}") + 1) < 3:
+                slow(line, lineno)  # raises, or reads an odd but valid line
+            try:
+                float(line.rpartition(" ")[2])
+            except ValueError:
+                slow(line, lineno)
+            skipped_last = skipped_line = line
+            skipped_starts = starts
             continue
         if owns:
             # In the block of a family not built (selective parses): a line is checked for
@@ -212,12 +230,12 @@ def parse(
             continue
         name, block, vtext, ttext = m.groups()
         if keep is not None and name not in keep:  # not wanted, outside a skipped block
-            if "_" in vtext:
-                read_value(vtext, lineno)
             try:
+                if "_" in vtext:
+                    raise ValueError
                 float(vtext)
             except ValueError:
-                read_value(vtext, lineno)
+                name = slow(line, lineno)[0]  # raises, or reads an odd but valid line
             stray.add(name)
             skipped_last = name
             continue
@@ -263,6 +281,8 @@ def parse(
     types = dict(parser.skipped)
     types.update((name, f.type) for name, f in parser.families.items())
     if skipped_last is not None:
+        if skipped_last is skipped_line:
+            skipped_last = next(s for s in skipped_starts if skipped_line.startswith(s))[:-1]
         _check_skipped_end(text, content_type, keep, skipped_last, types)
     check_histograms(parser.families, None if skipped_last is not None else family)
     skipped = set(parser.skipped)

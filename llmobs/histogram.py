@@ -13,7 +13,9 @@ Missing data is ``None``, never 0: an empty window has no quantile. Pure: no I/O
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,6 +24,16 @@ from itertools import pairwise
 from llmobs.errors import IncompatibleBuckets
 
 INF = math.inf
+
+
+@functools.lru_cache(maxsize=256)
+def _check_bounds(bounds: tuple[float, ...]) -> None:
+    """Raise unless ``bounds`` ascend strictly to +Inf. Engines use a handful of bucket
+    layouts, so each is checked once, not at every histogram built from it."""
+    if bounds[-1] != INF:
+        raise IncompatibleBuckets("a histogram's last bound must be +Inf")
+    if not all(a < b for a, b in pairwise(bounds)):  # NaN fails too
+        raise IncompatibleBuckets("histogram bounds must strictly ascend (see from_buckets)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +52,7 @@ class Histogram:
     def __post_init__(self) -> None:
         if len(self.bounds) != len(self.counts) or not self.bounds:
             raise IncompatibleBuckets("a histogram needs one count per bound, and a bound")
-        if self.bounds[-1] != INF:
-            raise IncompatibleBuckets("a histogram's last bound must be +Inf")
-        if not all(a < b for a, b in pairwise(self.bounds)):  # NaN fails too
-            raise IncompatibleBuckets("histogram bounds must strictly ascend (see from_buckets)")
+        _check_bounds(self.bounds)
 
     @classmethod
     def from_buckets(
@@ -138,9 +147,15 @@ def increase(snapshots: Sequence[Histogram]) -> Histogram:
     if len(snapshots) < 2:
         raise ValueError("an increase needs at least two snapshots")
     aligned = _aligned(snapshots)
-    counts = tuple(
-        counter_increase([h.counts[i] for h in aligned]) for i in range(len(aligned[0].bounds))
-    )
+    if len(aligned) == 2:  # the common case (a window's two ends), in one C-level pass
+        before, after = aligned[0].counts, aligned[1].counts
+        counts = tuple(map(operator.sub, after, before))
+        if counts and min(counts) < 0:  # a reset: that bucket grew by its whole new value
+            counts = tuple(d + a if d < 0 else d for a, d in zip(before, counts, strict=True))
+    else:
+        counts = tuple(
+            counter_increase(column) for column in zip(*(h.counts for h in aligned), strict=True)
+        )
     count = counter_increase([h.count for h in aligned])
     sums = [h.sum for h in aligned]
     total = (

@@ -40,7 +40,7 @@ _NAME = st.from_regex(r"[a-zA-Z_:][a-zA-Z0-9_:]{0,12}", fullmatch=True).filter(
 _LABEL = st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,6}", fullmatch=True).filter(
     lambda n: not n.startswith("__") and n not in ("le", "quantile")
 )
-_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
 _VALUES = st.one_of(
     st.floats(allow_nan=True),
     st.integers(min_value=-(10**12), max_value=10**12).map(float),
@@ -52,7 +52,7 @@ _TIMESTAMPS = st.one_of(st.none(), st.floats(min_value=0, max_value=4e9))
 @settings(max_examples=500, deadline=None)
 @given(_VALUES)
 def test_numbers_as_go_writes_them(value: float) -> None:
-    assert writer.number(value) == floatToGoString(value)
+    assert writer.number(value) == floatToGoString(value)  # type: ignore[no-untyped-call]
 
 
 @st.composite

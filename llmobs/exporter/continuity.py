@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from operator import add, ge
 
 from llmobs.engines.catalog import EngineSnapshot
 from llmobs.histogram import Histogram
@@ -45,6 +46,20 @@ def _histogram(
         offsets = _zero(raw)
         return raw, offsets, before is not None
     previous, offsets = before
+    sum_kept = raw.sum is None or (
+        previous.sum is not None and offsets.sum is not None and raw.sum >= previous.sum
+    )
+    if sum_kept and raw.count >= previous.count and all(map(ge, raw.counts, previous.counts)):
+        # Nothing went backwards (the common case): the offsets stay, in C-level calls.
+        exposed = Histogram(
+            raw.bounds,
+            tuple(map(add, raw.counts, offsets.counts)),
+            raw.count + offsets.count,
+            None if raw.sum is None or offsets.sum is None else raw.sum + offsets.sum,
+        )
+        if raw.sum is not None or offsets.sum is None:
+            return exposed, offsets, False
+        return exposed, replace(offsets, sum=None), False
     reset = False
     counts = []
     for prev, off, now in zip(previous.counts, offsets.counts, raw.counts, strict=True):

@@ -11,6 +11,7 @@ no sample (never a 0). Pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 from llmobs import names
 from llmobs.engines.catalog import EngineSnapshot
@@ -46,6 +47,12 @@ _COUNTER_SLOTS = tuple((s, _SLOT[m.name], m.name) for s, m in names.TARGET_COUNT
 
 def _sample(name: str, labels: str, value: float) -> str:
     return f"{name}{labels} {number(value)}\n"
+
+
+@lru_cache(maxsize=64)
+def _le_pairs(bounds: tuple[float, ...]) -> tuple[str, ...]:
+    """``le="..."`` of each bound (engines use a handful of bucket layouts)."""
+    return tuple(f'le="{bound(b)}"' for b in bounds)
 
 
 def target_lines(
@@ -98,9 +105,11 @@ def target_lines(
         hist = snapshot.histograms.get(signal)
         if hist is None:
             continue
+        head = name + "_bucket" + before
+        tail = after + " "
         text = [
-            f'{name}_bucket{before}le="{bound(b)}"{after} {number(c)}\n'
-            for b, c in zip(hist.bounds, hist.counts, strict=True)
+            f"{head}{le}{tail}{number(c)}\n"
+            for le, c in zip(_le_pairs(hist.bounds), hist.counts, strict=True)
         ]
         if hist.bounds[0] >= 0 and hist.sum is not None:
             text.append(_sample(name + "_count", plain, hist.counts[-1]))

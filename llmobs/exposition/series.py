@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from llmobs.exposition.model import Exposition
-from llmobs.histogram import Histogram
+from llmobs.histogram import INF, Histogram
 
 LabelKey = tuple[tuple[str, str], ...]
 
@@ -21,11 +21,15 @@ def label_key(labels: Mapping[str, str], drop: frozenset[str] = frozenset()) -> 
     return tuple(sorted((k, v) for k, v in labels.items() if k not in drop))
 
 
-def _without_le(labels: Mapping[str, str]) -> LabelKey:
-    # label_key(labels, {"le"}) in C-level calls only: this runs once per bucket sample.
-    rest = dict(labels)
-    del rest["le"]
-    return tuple(sorted(rest.items()))
+def _histogram(
+    pairs: list[tuple[float, float]], count: float | None, total: float | None
+) -> Histogram:
+    bounds, counts = zip(*pairs, strict=True)
+    if bounds[-1] == INF and len(set(bounds)) == len(bounds) and sorted(bounds) == list(bounds):
+        # As client libraries write them: ascending, distinct, +Inf last (the common case,
+        # checked in C-level calls); anything else is sorted and coalesced by from_buckets.
+        return Histogram(bounds, counts, counts[-1] if count is None else count, total)
+    return Histogram.from_buckets(pairs, count, total)
 
 
 def histograms(exposition: Exposition, name: str) -> list[tuple[LabelKey, Histogram]]:
@@ -34,14 +38,21 @@ def histograms(exposition: Exposition, name: str) -> list[tuple[LabelKey, Histog
     The parser has already checked that each series has its ``+Inf`` bucket.
     """
     buckets: dict[LabelKey, list[tuple[float, float]]] = {}
+    last: dict[str, str] | None = None
+    pairs: list[tuple[float, float]] = []
     for sample in exposition.samples(name + "_bucket"):
-        key = _without_le(sample.labels)
-        buckets.setdefault(key, []).append((float(sample.labels["le"]), sample.value))
+        # label_key(labels, {"le"}) in C-level calls, once per series: a series' buckets
+        # follow one another, so the key is built again only when the other labels change.
+        rest = dict(sample.labels)
+        le = rest.pop("le")
+        if rest != last:
+            pairs = buckets.setdefault(tuple(sorted(rest.items())), [])
+            last = rest
+        pairs.append((float(le), sample.value))
     if not buckets:
         return []
     counts = {label_key(s.labels): s.value for s in exposition.samples(name + "_count")}
     sums = {label_key(s.labels): s.value for s in exposition.samples(name + "_sum")}
     return [
-        (key, Histogram.from_buckets(pairs, counts.get(key), sums.get(key)))
-        for key, pairs in buckets.items()
+        (key, _histogram(pairs, counts.get(key), sums.get(key))) for key, pairs in buckets.items()
     ]

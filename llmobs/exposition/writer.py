@@ -47,17 +47,17 @@ class Family:
     samples: list[Sample] = field(default_factory=list)
 
 
+_SPECIAL = {"inf": "+Inf", "-inf": "-Inf", "nan": "NaN"}
+
+
 def number(value: float) -> str:
     """A sample value as Go (and prometheus_client's ``floatToGoString``) writes it."""
-    if value == _INF:
-        return "+Inf"
-    if value == -_INF:
-        return "-Inf"
-    if value != value:
-        return "NaN"
+    # repr() first: the common case (a dot within six digits) then costs one find().
     text = repr(float(value))
     dot = text.find(".")
-    if value > 0 and dot > 6:
+    if dot < 0:  # inf, nan, or an exponent repr() chose (from 1e+16)
+        return _SPECIAL.get(text, text)
+    if dot > 6 and value > 0:
         mantissa = f"{text[0]}.{text[1:dot]}{text[dot + 1 :]}".rstrip("0.")
         return f"{mantissa}e+{dot - 1:02d}"
     return text

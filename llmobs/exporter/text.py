@@ -25,6 +25,7 @@ from llmobs.exposition.writer import (
     split_block,
     write,
 )
+from llmobs.histogram import INF
 from llmobs.observation import LATENCY_FIELDS, RATE_FIELDS, Observation
 
 # The per-target families, in the order they are exposed.
@@ -49,6 +50,22 @@ def _sample(name: str, labels: str, value: float) -> str:
     return f"{name}{labels} {number(value)}\n"
 
 
+@lru_cache(maxsize=8192)
+def _blocks(labels: tuple[str, ...]) -> tuple[str, str, str, str, str]:
+    """A target's label block, and the halves around ``le`` and around ``reason``: the
+    same at each of its scrapes."""
+    pairs = tuple(zip(names.TARGET_LABELS, labels, strict=True))
+    return (block(pairs), *split_block(pairs, "le"), *split_block(pairs, names.REASON))
+
+
+def _counts(counts: tuple[float, ...]) -> Iterable[str]:
+    """``number`` of each count; repr() itself when all are finite and under 1e6, where the
+    two agree (the usual bucket counts), checked in C-level calls."""
+    if max(counts) < 1e6 and min(counts) > -INF and sum(counts) == sum(counts):  # no NaN
+        return map(repr, map(float, counts))
+    return map(number, counts)
+
+
 @lru_cache(maxsize=64)
 def _le_pairs(bounds: tuple[float, ...]) -> tuple[str, ...]:
     """``le="..."`` of each bound (engines use a handful of bucket layouts)."""
@@ -70,8 +87,7 @@ def target_lines(
     ``labels`` are the values of ``names.TARGET_LABELS``; ``snapshot`` is the latest one
     (counters continuous over restarts). A down target's gauges are not current: not shown.
     """
-    pairs = tuple(zip(names.TARGET_LABELS, labels, strict=True))
-    plain = block(pairs)
+    plain, before_le, after_le, before, after = _blocks(labels)
     out = [""] * len(TARGET_METRICS)
     out[_SLOT[names.TARGET_UP.name]] = _sample(names.TARGET_UP.name, plain, 1.0 if up else 0.0)
     if last_duration is not None:
@@ -82,7 +98,6 @@ def target_lines(
         out[_SLOT[name]] = _sample(name, plain, last_success)
     if errors:
         name = names.TARGET_SCRAPE_ERRORS.name
-        before, after = split_block(pairs, names.REASON)
         out[_SLOT[name]] = "".join(
             f'{name}_total{before}{names.REASON}="{reason}"{after} {number(float(count))}\n'
             for reason, count in sorted(errors.items())
@@ -100,16 +115,15 @@ def target_lines(
         value = snapshot.counters.get(signal)
         if value is not None:
             out[slot] = _sample(name + "_total", plain, value)
-    before, after = split_block(pairs, "le")
     for signal, slot, name in _HIST_SLOTS:
         hist = snapshot.histograms.get(signal)
         if hist is None:
             continue
-        head = name + "_bucket" + before
-        tail = after + " "
+        head = name + "_bucket" + before_le
+        tail = after_le + " "
         text = [
-            f"{head}{le}{tail}{number(c)}\n"
-            for le, c in zip(_le_pairs(hist.bounds), hist.counts, strict=True)
+            f"{head}{le}{tail}{c}\n"
+            for le, c in zip(_le_pairs(hist.bounds), _counts(hist.counts), strict=True)
         ]
         if hist.bounds[0] >= 0 and hist.sum is not None:
             text.append(_sample(name + "_count", plain, hist.counts[-1]))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -216,3 +218,13 @@ def test_lines_are_rendered_when_the_target_is_scraped() -> None:
     assert render(after) == reference(after)
     # A view carries the lines of its moment: an older picture still renders as it was.
     assert render(before) == reference(before)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.one_of(st.floats(0.0, 1e12), st.sampled_from([1e6 / 3.0, 1e16, float("inf")])))
+def test_any_counts_are_written_as_prometheus_client_wrote_them(factor: float) -> None:
+    """Bucket counts large enough for Go's exponent form, huge or infinite, as small ones."""
+    state = TargetState(Target("a", "http://a/metrics", pod="a", group="g"), 60.0)
+    state.observe(result(scaled(load("vllm-0.32.0.txt"), factor), 0.0))
+    made = exported([state])
+    assert render(made) == reference(made)

@@ -88,6 +88,7 @@ class LineParser:
         # with the sample names it owns, which its samples usually follow.
         self.skipped: dict[str, str] = {}
         self.declared_owns: tuple[str, ...] = ()
+        self.declared_starts: tuple[str, ...] = ()  # line_starts(declared_owns)
         self.families: dict[str, MetricFamily] = {}
         self.typed: set[str] = set()
         self.family_for_sample: dict[str, MetricFamily] = {}
@@ -124,7 +125,7 @@ class LineParser:
             self.skip_declaration(keyword, name, text, lineno)
             return False
         family = self.family(name, lineno)
-        self.declared_owns = ()
+        self.declared_owns = self.declared_starts = ()
         if keyword == "HELP":
             if "\\" in text:
                 text = _unescape(text, _LABEL_ESCAPES if self.openmetrics else _TEXT_HELP_ESCAPES)
@@ -155,7 +156,7 @@ class LineParser:
             return False
         kind = self.skipped.get(name)
         if kind is None:
-            if METRIC_NAME.match(name) is None:
+            if not valid_name(name):
                 return False
             kind = "unknown" if self.openmetrics else "untyped"
         if typed:
@@ -169,7 +170,7 @@ class LineParser:
                 return False
             kind = declared
         self.skipped[name] = kind
-        self.declared_owns = sample_names(name, kind)
+        self.declared_owns, self.declared_starts = family_samples(name, kind)
         return True
 
     def skip_declaration(self, keyword: str, name: str, text: str, lineno: int) -> None:
@@ -185,7 +186,7 @@ class LineParser:
             self.check_type(name, kind, declared, lineno)
             kind = declared
         self.skipped[name] = kind
-        self.declared_owns = sample_names(name, kind)
+        self.declared_owns, self.declared_starts = family_samples(name, kind)
 
     def check_type(self, name: str, current: str, kind: str, lineno: int) -> None:
         allowed = _OM_TYPES if self.openmetrics else _TEXT_TYPES
@@ -279,6 +280,19 @@ class LineParser:
 def sample_names(family: str, kind: str) -> tuple[str, ...]:
     """The sample names a family of this type holds (the same families recur in every body)."""
     return tuple(family + suffix for suffix in TYPE_SUFFIXES[kind])
+
+
+@lru_cache(maxsize=4096)
+def valid_name(name: str) -> bool:
+    """``METRIC_NAME``, remembered: the same family names recur in every body."""
+    return METRIC_NAME.match(name) is not None
+
+
+@lru_cache(maxsize=4096)
+def family_samples(family: str, kind: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``sample_names`` of a family and their ``line_starts``, in one look-up."""
+    names = sample_names(family, kind)
+    return names, line_starts(names)
 
 
 @lru_cache(maxsize=4096)

@@ -28,7 +28,6 @@ from llmobs.exposition.lines import (
     PAIR_LIST,
     PAIRS,
     LineParser,
-    line_starts,
     read_labels,
     read_value,
 )
@@ -107,11 +106,13 @@ def parse(
     ``wanted`` (exposed sample names, e.g. ``x_total``, ``y_bucket``) makes the parse
     selective: only wanted samples are kept and only the families that can hold them are
     built; the others' names go to ``Exposition.skipped``. Declarations are checked as in a
-    full parse; a line of a skipped family for its shape (a valid name, one space before a
-    numeric value and an optional timestamp), not for what its label block or timestamp hold,
-    nor a skipped histogram for its ``+Inf`` bucket. So a page that is not an exposition, or a
-    body cut short (also inside a skipped histogram), fails as in a full parse; a bad label in
-    a family nothing reads does not. None (the default) keeps and checks everything.
+    full parse. A line of a skipped family is checked for its shape only: a sample name that
+    family owns, or else any valid name (then also a numeric value), and one or two blanks
+    after the label block; not what its label block, value or timestamp hold, nor a skipped
+    histogram for its ``+Inf`` bucket (nothing reads them). So a page that is not an
+    exposition, or a body cut short (also inside a skipped histogram), fails as in a full
+    parse; a bad label or value in a family nothing reads does not. None (the default) keeps
+    and checks everything.
 
     Raises:
         BodyTooLarge: the body is over ``max_bytes``.
@@ -170,25 +171,17 @@ def parse(
                 raise MalformedExposition("empty line (not allowed in OpenMetrics)", lineno)
             continue
         if line[0] == "#":
-            if keep is not None and skim(line, lineno):
-                owns = parser.declared_owns
-                starts = line_starts(owns)
-                continue
-            if parser.comment(line, lineno):
+            if (keep is None or not skim(line, lineno)) and parser.comment(line, lineno):
                 eof_at = lineno
                 break
             owns = parser.declared_owns
-            starts = line_starts(owns)
+            starts = parser.declared_starts
             continue
         if owns and line.startswith(starts):
-            # A sample of the skipped family declared last, in one step: one or two blanks
-            # after the label block, a numeric last token.
+            # A sample of the skipped family declared last, in one step: its name, and one
+            # or two blanks after the label block (its value is never read: not checked).
             if not 0 < line.count(" ", line.rfind("}") + 1) < 3:
                 slow(line, lineno)  # raises, or reads an odd but valid line
-            try:
-                float(line.rpartition(" ")[2])
-            except ValueError:
-                slow(line, lineno)
             skipped_last = skipped_line = line
             skipped_starts = starts
             continue

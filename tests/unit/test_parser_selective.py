@@ -91,6 +91,19 @@ def test_a_skipped_family_is_still_type_checked() -> None:
         parse("# TYPE other gauge\n# TYPE other counter\n", wanted=frozenset({"x"}))
 
 
+def test_what_a_skipped_family_is_checked_for() -> None:
+    """Its lines' names and blanks; not their values (nothing reads them); a wanted family's
+    values as in a full parse."""
+    body = '# TYPE other gauge\nother{a="1"} oops\n# TYPE x gauge\nx 1\n'
+    with pytest.raises(MalformedExposition):
+        parse(body)
+    assert parse(body, wanted=frozenset({"x"})).samples("x")[0].value == 1.0
+    with pytest.raises(MalformedExposition):
+        parse(body, wanted=frozenset({"other"}))
+    with pytest.raises(MalformedExposition):
+        parse("# TYPE other gauge\nother 1 2 3\n", wanted=frozenset({"x"}))
+
+
 # -- property: any body generated as client libraries write them ------------------------------
 
 _NAMES = st.sampled_from(

@@ -282,6 +282,19 @@ def sample_names(family: str, kind: str) -> tuple[str, ...]:
     return tuple(family + suffix for suffix in TYPE_SUFFIXES[kind])
 
 
+@lru_cache(maxsize=8192)
+def plain_labels(block: str) -> dict[str, str] | None:
+    """The labels of a label block written the common way (canonical pairs, no escape, no
+    name twice), None for any other. Remembered across bodies, as the blocks recur: every
+    scrape of a target, every replica of a model, has the same ones. Callers share the dict,
+    which nobody changes (``Sample.labels`` is read-only)."""
+    if "\\" in block or PAIR_LIST.match(block) is None:
+        return None
+    pairs = PAIRS.findall(block)
+    labels = dict(pairs)
+    return labels if len(labels) == len(pairs) else None
+
+
 @lru_cache(maxsize=4096)
 def valid_name(name: str) -> bool:
     """``METRIC_NAME``, remembered: the same family names recur in every body."""

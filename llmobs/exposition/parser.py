@@ -11,7 +11,8 @@ body without ``# EOF`` and a histogram series without its ``+Inf`` bucket are er
 
 Every problem is a typed ``ExpositionError`` naming the line; never a crash, never a
 silently empty result. Speed: one regex per canonical line, each distinct label block parsed
-once per body (its dict shared, so ``Sample.labels`` is read-only), samples built without
+once and remembered across bodies (``lines.plain_labels``: the same blocks recur at every
+scrape; its dict shared, so ``Sample.labels`` is read-only), samples built without
 Python-level constructors. A selective parse (``wanted``: the sample names an engine catalog
 reads, ``llmobs.engines.WANTED``) builds only those samples and checks the other lines for
 their shape only: most of a vLLM body is skipped at a fraction of the cost. Pure: no I/O.
@@ -26,8 +27,8 @@ from llmobs.exposition.lines import (
     NO_LABELS,
     OWNER_SUFFIXES,
     PAIR_LIST,
-    PAIRS,
     LineParser,
+    plain_labels,
     read_labels,
     read_value,
 )
@@ -144,7 +145,6 @@ def parse(
     # samples built with tuple.__new__ (a NamedTuple's own __new__ is Python code).
     fast = FAST_SAMPLE.match
     pair_list = PAIR_LIST.match
-    findall = PAIRS.findall
     owners = parser.family_for_sample
     owner = parser.owner
     slow = parser.slow_sample
@@ -235,14 +235,13 @@ def parse(
         if block:
             labels = label_cache.get(block)
             if labels is None:
-                if pair_list(block) is None:
-                    name, family = slow(line, lineno)
-                    skipped_last = None  # only wanted samples get here
-                    continue
-                pairs = findall(block)
-                labels = dict(pairs)
-                if len(labels) != len(pairs) or "\\" in block:
-                    labels = read_labels(block, lineno)
+                labels = plain_labels(block)
+                if labels is None:
+                    if pair_list(block) is None:
+                        name, family = slow(line, lineno)
+                        skipped_last = None  # only wanted samples get here
+                        continue
+                    labels = read_labels(block, lineno)  # escapes, or a name twice (raises)
                 label_cache[block] = labels
         else:
             labels = NO_LABELS

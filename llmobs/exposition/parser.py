@@ -35,13 +35,19 @@ from llmobs.exposition.lines import (
 from llmobs.exposition.model import TYPE_SUFFIXES, Exposition, MetricFamily, Sample
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+# check_histograms' memo: id(bucket labels) -> (those labels, the rest of them, le is +Inf).
+_BUCKET_LABELS: dict[int, tuple[dict[str, str], frozenset[tuple[str, str]], bool]] = {}
+_BUCKET_LABELS_MAX = 16384
 
 
 def check_histograms(families: dict[str, MetricFamily], last: MetricFamily | None) -> None:
     """Every histogram series needs its ``+Inf`` bucket; a series without one at the end of
     the body means the body was cut, elsewhere that the exposition is wrong."""
-    # Label dicts are shared per distinct label block (see parse), so memoise on identity.
-    memo: dict[int, tuple[frozenset[tuple[str, str]], bool]] = {}
+    # Label dicts are shared per distinct label block, across bodies (``plain_labels``), so
+    # memoise on identity, holding the dict so that its id stays its own.
+    memo = _BUCKET_LABELS
+    if len(memo) > _BUCKET_LABELS_MAX:
+        memo.clear()
     inf = float("inf")
     for family in families.values():
         if family.type not in ("histogram", "gaugehistogram"):
@@ -53,7 +59,7 @@ def check_histograms(families: dict[str, MetricFamily], last: MetricFamily | Non
                 continue
             labels = sample.labels
             known = memo.get(id(labels))
-            if known is None:
+            if known is None or known[0] is not labels:
                 le = labels.get("le")
                 if le is None:
                     raise MalformedExposition(f"{bucket_name} sample without an 'le' label")
@@ -61,9 +67,9 @@ def check_histograms(families: dict[str, MetricFamily], last: MetricFamily | Non
                     bound = float(le)
                 except ValueError:
                     raise MalformedExposition(f"{bucket_name} has non-numeric le={le!r}") from None
-                known = (frozenset(labels.items()) - {("le", le)}, bound == inf)
+                known = (labels, frozenset(labels.items()) - {("le", le)}, bound == inf)
                 memo[id(labels)] = known
-            key, is_inf = known
+            _, key, is_inf = known
             if is_inf or key not in series:
                 series[key] = is_inf or series.get(key, False)
         for key, has_inf in series.items():

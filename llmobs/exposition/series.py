@@ -12,6 +12,12 @@ from llmobs.exposition.model import Exposition
 from llmobs.histogram import INF, Histogram
 
 LabelKey = tuple[tuple[str, str], ...]
+# id(bucket labels) -> (those labels, label_key without le, le's value). The parser shares a
+# label dict across bodies for each label block (``lines.plain_labels``), so the key of a
+# bucket is built once per process, not at every scrape; the dict is held so its id stays its
+# own.
+_BUCKETS: dict[int, tuple[Mapping[str, str], LabelKey, float]] = {}
+_BUCKETS_MAX = 16384
 
 
 def label_key(labels: Mapping[str, str], drop: frozenset[str] = frozenset()) -> LabelKey:
@@ -38,17 +44,24 @@ def histograms(exposition: Exposition, name: str) -> list[tuple[LabelKey, Histog
     The parser has already checked that each series has its ``+Inf`` bucket.
     """
     buckets: dict[LabelKey, list[tuple[float, float]]] = {}
-    last: dict[str, str] | None = None
+    memo = _BUCKETS
+    if len(memo) > _BUCKETS_MAX:
+        memo.clear()
+    last: LabelKey | None = None
     pairs: list[tuple[float, float]] = []
     for sample in exposition.samples(name + "_bucket"):
-        # label_key(labels, {"le"}) in C-level calls, once per series: a series' buckets
-        # follow one another, so the key is built again only when the other labels change.
-        rest = dict(sample.labels)
-        le = rest.pop("le")
-        if rest != last:
-            pairs = buckets.setdefault(tuple(sorted(rest.items())), [])
-            last = rest
-        pairs.append((float(le), sample.value))
+        labels = sample.labels
+        known = memo.get(id(labels))
+        if known is None or known[0] is not labels:
+            rest = dict(labels)
+            le = float(rest.pop("le"))
+            known = (labels, tuple(sorted(rest.items())), le)
+            memo[id(labels)] = known
+        _, key, le = known
+        if key != last:  # a series' buckets follow one another
+            pairs = buckets.setdefault(key, [])
+            last = key
+        pairs.append((le, sample.value))
     if not buckets:
         return []
     counts = {label_key(s.labels): s.value for s in exposition.samples(name + "_count")}

@@ -5,7 +5,7 @@ are checked to agree before anything is timed. Runs alternate between the two pa
 that machine noise hits both alike; the ratio of medians is the result. Beside them, the
 selective parse the exporter uses (only the samples the engine catalogs read,
 ``llmobs.engines.WANTED``), checked to read the same canonical signals as the full one. The
-parser remembers label blocks across bodies (``lines.plain_labels``), as a scraper sees the
+parser remembers label blocks across bodies (``lines.KNOWN_BLOCKS``), as a scraper sees the
 same body again; "not seen before" clears that memory before each parse (a first scrape).
 
     .venv/bin/python benchmarks/parse_speed.py [BODY ...]
@@ -27,7 +27,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from llmobs.engines import WANTED, snapshot
-from llmobs.exposition.lines import plain_labels
+from llmobs.exposition.lines import KNOWN_BLOCKS
 from llmobs.exposition.parser import parse
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "expositions"
@@ -70,7 +70,7 @@ def measure(body: str, rounds: int, inner: int) -> dict[str, float]:
     selective_full: list[float] = []
     for _ in range(rounds):
         ours.append(_time(lambda: parse(body), inner))
-        cold.append(_time(lambda: (plain_labels.cache_clear(), parse(body)), inner))
+        cold.append(_time(lambda: (KNOWN_BLOCKS.clear(), parse(body)), inner))
         reference.append(_time(lambda: list(text_string_to_metric_families(body)), inner))
         full.append(_time(lambda: snapshot(parse(body)), inner))
         selective.append(_time(lambda: parse(body, wanted=WANTED), inner))

@@ -92,7 +92,6 @@ class LineParser:
         self.families: dict[str, MetricFamily] = {}
         self.typed: set[str] = set()
         self.family_for_sample: dict[str, MetricFamily] = {}
-        self.label_cache: dict[str, dict[str, str]] = {}
 
     # -- metadata ---------------------------------------------------------------------------
     def family(self, name: str, lineno: int) -> MetricFamily:
@@ -282,17 +281,30 @@ def sample_names(family: str, kind: str) -> tuple[str, ...]:
     return tuple(family + suffix for suffix in TYPE_SUFFIXES[kind])
 
 
-@lru_cache(maxsize=8192)
+# Label blocks written the common way, parsed: block -> labels (``plain_labels``).
+KNOWN_BLOCKS: dict[str, dict[str, str]] = {}
+_KNOWN_BLOCKS_MAX = 16384
+
+
 def plain_labels(block: str) -> dict[str, str] | None:
     """The labels of a label block written the common way (canonical pairs, no escape, no
-    name twice), None for any other. Remembered across bodies, as the blocks recur: every
-    scrape of a target, every replica of a model, has the same ones. Callers share the dict,
-    which nobody changes (``Sample.labels`` is read-only)."""
+    name twice), None for any other. Remembered in ``KNOWN_BLOCKS`` across bodies, as the
+    blocks recur: every scrape of a target, every replica of a model, has the same ones (at
+    most 16,384 blocks; then it starts over). Callers share the dict, which nobody changes
+    (``Sample.labels`` is read-only)."""
+    labels = KNOWN_BLOCKS.get(block)
+    if labels is not None:
+        return labels
     if "\\" in block or PAIR_LIST.match(block) is None:
         return None
     pairs = PAIRS.findall(block)
     labels = dict(pairs)
-    return labels if len(labels) == len(pairs) else None
+    if len(labels) != len(pairs):
+        return None
+    if len(KNOWN_BLOCKS) >= _KNOWN_BLOCKS_MAX:
+        KNOWN_BLOCKS.clear()
+    KNOWN_BLOCKS[block] = labels
+    return labels
 
 
 @lru_cache(maxsize=4096)

@@ -23,6 +23,7 @@ from __future__ import annotations
 from llmobs.errors import BodyTooLarge, MalformedExposition, TruncatedExposition
 from llmobs.exposition.lines import (
     FAST_SAMPLE,
+    KNOWN_BLOCKS,
     METRIC_NAME,
     NO_LABELS,
     OWNER_SUFFIXES,
@@ -154,7 +155,7 @@ def parse(
     owners = parser.family_for_sample
     owner = parser.owner
     slow = parser.slow_sample
-    label_cache = parser.label_cache
+    known_blocks = KNOWN_BLOCKS
     new = tuple.__new__
     skim = parser.skim
     keep = wanted
@@ -239,7 +240,7 @@ def parse(
             skipped_last = name
             continue
         if block:
-            labels = label_cache.get(block)
+            labels = known_blocks.get(block)
             if labels is None:
                 labels = plain_labels(block)
                 if labels is None:
@@ -248,7 +249,6 @@ def parse(
                         skipped_last = None  # only wanted samples get here
                         continue
                     labels = read_labels(block, lineno)  # escapes, or a name twice (raises)
-                label_cache[block] = labels
         else:
             labels = NO_LABELS
         # read_value() inlined for the common case; it runs (and raises) only for odd tokens.

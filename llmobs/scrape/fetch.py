@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -29,7 +30,13 @@ from llmobs.exposition.parser import DEFAULT_MAX_BYTES, parse
 # Text format only. SGLang's prometheus_client (>= 0.23) rewrites "sglang:" to "sglang_" in
 # OpenMetrics sample lines, so asking for OpenMetrics would change the names we look up.
 ACCEPT = "text/plain;version=0.0.4;q=1,text/plain;version=1.0.0;q=0.9,*/*;q=0.1"
+_HEADERS = {"Accept": ACCEPT}
 DEFAULT_TIMEOUT = 10.0
+
+
+@lru_cache(maxsize=64)
+def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=seconds)  # frozen: one per value, not per request
 
 
 def normalize_url(target: str) -> str:
@@ -74,10 +81,13 @@ class ScrapeResult:
 
 async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
     declared = response.content_length
-    if declared is not None and declared > max_bytes:
-        raise BodyTooLarge(
-            f"{response.url} announces {declared} bytes, over the {max_bytes}-byte cap"
-        )
+    if declared is not None:
+        if declared > max_bytes:
+            raise BodyTooLarge(
+                f"{response.url} announces {declared} bytes, over the {max_bytes}-byte cap"
+            )
+        if response.headers.get("Content-Encoding") is None:
+            return await response.read()  # at most what it announced, in one call
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_chunked(65536):
@@ -105,8 +115,8 @@ async def fetch(
     try:
         async with session.get(
             url,
-            headers={"Accept": ACCEPT},
-            timeout=aiohttp.ClientTimeout(total=timeout_s),
+            headers=_HEADERS,
+            timeout=_timeout(timeout_s),
             allow_redirects=True,
         ) as response:
             if not 200 <= response.status < 300:

@@ -27,7 +27,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from llmobs.engines import WANTED, snapshot
-from llmobs.exposition.lines import KNOWN_BLOCKS
+from llmobs.exposition.lines import forget_blocks
 from llmobs.exposition.parser import parse
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "expositions"
@@ -70,7 +70,7 @@ def measure(body: str, rounds: int, inner: int) -> dict[str, float]:
     selective_full: list[float] = []
     for _ in range(rounds):
         ours.append(_time(lambda: parse(body), inner))
-        cold.append(_time(lambda: (KNOWN_BLOCKS.clear(), parse(body)), inner))
+        cold.append(_time(lambda: (forget_blocks(), parse(body)), inner))
         reference.append(_time(lambda: list(text_string_to_metric_families(body)), inner))
         full.append(_time(lambda: snapshot(parse(body)), inner))
         selective.append(_time(lambda: parse(body, wanted=WANTED), inner))

@@ -9,6 +9,7 @@ Pure: no I/O.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 
 from llmobs.errors import MalformedExposition
@@ -284,6 +285,37 @@ def sample_names(family: str, kind: str) -> tuple[str, ...]:
 # Label blocks written the common way, parsed: block -> labels (``plain_labels``).
 KNOWN_BLOCKS: dict[str, dict[str, str]] = {}
 _KNOWN_BLOCKS_MAX = 16384
+# Bucket label sets read so far: id(labels) -> (those labels, the others sorted, le's value)
+# (``bucket``), for the parser's +Inf check and the catalogs' histograms. The dict is held,
+# so its id stays its own; started over with KNOWN_BLOCKS.
+BUCKETS: dict[int, tuple[Mapping[str, str], tuple[tuple[str, str], ...], float]] = {}
+
+
+def forget_blocks() -> None:
+    """Start the memory of label blocks over (what a process that never parsed sees)."""
+    KNOWN_BLOCKS.clear()
+    BUCKETS.clear()
+
+
+def bucket(
+    labels: Mapping[str, str], name: str
+) -> tuple[Mapping[str, str], tuple[tuple[str, str], ...], float]:
+    """A bucket sample's labels less ``le`` (sorted pairs, its series) and ``le``'s value,
+    remembered in ``BUCKETS``: label dicts are shared across bodies (``plain_labels``), so
+    each is read once. ``name`` is the sample's, for the error."""
+    le = labels.get("le")
+    if le is None:
+        raise MalformedExposition(f"{name} sample without an 'le' label")
+    try:
+        bound = float(le)
+    except ValueError:
+        raise MalformedExposition(f"{name} has non-numeric le={le!r}") from None
+    rest = dict(labels)
+    del rest["le"]
+    if len(BUCKETS) >= 4 * _KNOWN_BLOCKS_MAX:
+        BUCKETS.clear()
+    known = BUCKETS[id(labels)] = (labels, tuple(sorted(rest.items())), bound)
+    return known
 
 
 def plain_labels(block: str) -> dict[str, str] | None:
@@ -302,7 +334,7 @@ def plain_labels(block: str) -> dict[str, str] | None:
     if len(labels) != len(pairs):
         return None
     if len(KNOWN_BLOCKS) >= _KNOWN_BLOCKS_MAX:
-        KNOWN_BLOCKS.clear()
+        forget_blocks()
     KNOWN_BLOCKS[block] = labels
     return labels
 

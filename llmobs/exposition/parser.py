@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from llmobs.errors import BodyTooLarge, MalformedExposition, TruncatedExposition
 from llmobs.exposition.lines import (
+    BUCKETS,
     FAST_SAMPLE,
     KNOWN_BLOCKS,
     METRIC_NAME,
@@ -29,6 +30,7 @@ from llmobs.exposition.lines import (
     OWNER_SUFFIXES,
     PAIR_LIST,
     LineParser,
+    bucket,
     plain_labels,
     read_labels,
     read_value,
@@ -36,41 +38,27 @@ from llmobs.exposition.lines import (
 from llmobs.exposition.model import TYPE_SUFFIXES, Exposition, MetricFamily, Sample
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
-# check_histograms' memo: id(bucket labels) -> (those labels, the rest of them, le is +Inf).
-_BUCKET_LABELS: dict[int, tuple[dict[str, str], frozenset[tuple[str, str]], bool]] = {}
-_BUCKET_LABELS_MAX = 16384
 
 
 def check_histograms(families: dict[str, MetricFamily], last: MetricFamily | None) -> None:
     """Every histogram series needs its ``+Inf`` bucket; a series without one at the end of
     the body means the body was cut, elsewhere that the exposition is wrong."""
-    # Label dicts are shared per distinct label block, across bodies (``plain_labels``), so
-    # memoise on identity, holding the dict so that its id stays its own.
-    memo = _BUCKET_LABELS
-    if len(memo) > _BUCKET_LABELS_MAX:
-        memo.clear()
+    memo = BUCKETS  # each bucket label set read once (``lines.bucket``)
     inf = float("inf")
     for family in families.values():
         if family.type not in ("histogram", "gaugehistogram"):
             continue
         bucket_name = family.name + "_bucket"
-        series: dict[frozenset[tuple[str, str]], bool] = {}
+        series: dict[tuple[tuple[str, str], ...], bool] = {}
         for sample in family.samples:
             if sample.name != bucket_name:
                 continue
             labels = sample.labels
             known = memo.get(id(labels))
             if known is None or known[0] is not labels:
-                le = labels.get("le")
-                if le is None:
-                    raise MalformedExposition(f"{bucket_name} sample without an 'le' label")
-                try:
-                    bound = float(le)
-                except ValueError:
-                    raise MalformedExposition(f"{bucket_name} has non-numeric le={le!r}") from None
-                known = (labels, frozenset(labels.items()) - {("le", le)}, bound == inf)
-                memo[id(labels)] = known
-            _, key, is_inf = known
+                known = bucket(labels, bucket_name)
+            key = known[1]
+            is_inf = known[2] == inf
             if is_inf or key not in series:
                 series[key] = is_inf or series.get(key, False)
         for key, has_inf in series.items():

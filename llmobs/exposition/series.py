@@ -8,16 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from llmobs.exposition.lines import BUCKETS, bucket
 from llmobs.exposition.model import Exposition
 from llmobs.histogram import INF, Histogram
 
 LabelKey = tuple[tuple[str, str], ...]
-# id(bucket labels) -> (those labels, label_key without le, le's value). The parser shares a
-# label dict across bodies for each label block (``lines.plain_labels``), so the key of a
-# bucket is built once per process, not at every scrape; the dict is held so its id stays its
-# own.
-_BUCKETS: dict[int, tuple[Mapping[str, str], LabelKey, float]] = {}
-_BUCKETS_MAX = 16384
 
 
 def label_key(labels: Mapping[str, str], drop: frozenset[str] = frozenset()) -> LabelKey:
@@ -44,19 +39,14 @@ def histograms(exposition: Exposition, name: str) -> list[tuple[LabelKey, Histog
     The parser has already checked that each series has its ``+Inf`` bucket.
     """
     buckets: dict[LabelKey, list[tuple[float, float]]] = {}
-    memo = _BUCKETS
-    if len(memo) > _BUCKETS_MAX:
-        memo.clear()
+    memo = BUCKETS  # each bucket label set read once (``lines.bucket``)
     last: LabelKey | None = None
     pairs: list[tuple[float, float]] = []
     for sample in exposition.samples(name + "_bucket"):
         labels = sample.labels
         known = memo.get(id(labels))
         if known is None or known[0] is not labels:
-            rest = dict(labels)
-            le = float(rest.pop("le"))
-            known = (labels, tuple(sorted(rest.items())), le)
-            memo[id(labels)] = known
+            known = bucket(labels, sample.name)
         _, key, le = known
         if key != last:  # a series' buckets follow one another
             pairs = buckets.setdefault(key, [])

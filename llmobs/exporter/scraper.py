@@ -105,6 +105,7 @@ class Scraper:
                     max_bytes=self.config.max_bytes,
                     clock=self.clock,
                     wanted=engines.WANTED,  # only what the catalogs read
+                    like=state.like(),
                 )
             if self.states.get(key) is not state:
                 return  # removed or replaced while the scrape was in flight

@@ -18,10 +18,16 @@ from llmobs.engines.catalog import EngineSnapshot
 from llmobs.errors import LlmobsError
 from llmobs.exporter import text
 from llmobs.exporter.continuity import Carry, carry_on
+from llmobs.exposition.model import NO_SHAPE, Shape
 from llmobs.observation import RoleKey
 from llmobs.roles import Member
 from llmobs.scrape.fetch import ScrapeResult
 from llmobs.window import Point  # (monotonic seconds, snapshot with continuous counters)
+
+# After this many bodies in a row shaped otherwise than the one before, a target is parsed
+# without shapes (their cost then buys nothing) but for one scrape in SHAPE_RETRY.
+SHAPE_CHANGES = 3
+SHAPE_RETRY = 32
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,12 @@ class TargetState:
     errors: Counter[str] = field(default_factory=Counter)
     resets: int = 0
     lines: tuple[str, ...] = field(init=False, default=())
+    # The shape of its last body (``exposition.shapes``) and how many bodies in a row had
+    # another one than the body before (a target whose lines change at every scrape, e.g.
+    # with timestamps, then is parsed without shapes but for one scrape in SHAPE_RETRY).
+    shape: Shape = field(init=False, default=NO_SHAPE)
+    shape_changes: int = field(init=False, default=0)
+    shape_skips: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.render()
@@ -102,12 +114,24 @@ class TargetState:
             snapshot=self.points[-1][1] if self.points else None,
         )
 
+    def like(self) -> Shape | None:
+        """The shape to read the next body against; None to parse it without shapes."""
+        if self.shape_changes < SHAPE_CHANGES:
+            return self.shape
+        self.shape_skips += 1
+        return self.shape if self.shape_skips % SHAPE_RETRY == 0 else None
+
     def observe(self, result: ScrapeResult) -> None:
         """Take one scrape's result: a snapshot, or a failure counted by its reason."""
         self.last_duration = result.duration
         snapshot: EngineSnapshot | None = None
         error: LlmobsError | None = result.error
         if error is None and result.exposition is not None:
+            shape = result.exposition.shape
+            if shape is not None:
+                same = shape is self.shape and shape is not NO_SHAPE
+                self.shape_changes = 0 if same else self.shape_changes + 1
+                self.shape = shape
             try:
                 snapshot = engines.snapshot(result.exposition, self.target.engine)
             except LlmobsError as exc:

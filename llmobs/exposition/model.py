@@ -51,13 +51,32 @@ class MetricFamily:
     samples: list[Sample] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What ``exposition.shapes`` remembers of a parsed body to read the next one like it:
+    its outline, the wanted names, the families (name, type, help, unit), where each kept
+    sample is (line index, where its value starts, name, labels, family position), and the
+    skipped family names."""
+
+    outline: tuple[str, ...]
+    wanted: frozenset[str]
+    families: tuple[tuple[str, str, str, str], ...]
+    reads: tuple[tuple[int, int, str, dict[str, str], int], ...]
+    skipped: frozenset[str]
+
+
+# A target's shape before its first body: never the shape of one.
+NO_SHAPE = Shape((), frozenset(), (), (), frozenset())
+
+
 @dataclass(slots=True)
 class Exposition:
     """A parsed body. ``format`` is ``"text"`` (0.0.4) or ``"openmetrics"``.
 
     A selective parse (``parse(..., wanted=...)``) builds only the families that can hold a
     wanted sample; ``skipped`` names the body's other families, whose samples were checked
-    but not kept. ``names()`` is every family of the body either way.
+    but not kept. ``names()`` is every family of the body either way. ``shape`` is what a
+    parse given ``like`` remembers of the body, to read the target's next one against.
 
     ``samples(name)`` finds samples by their exposed name (``vllm:prompt_tokens_total``,
     ``x_bucket``), whatever the family was called, which is how catalogs look things up.
@@ -66,6 +85,7 @@ class Exposition:
     format: str
     families: dict[str, MetricFamily]
     skipped: frozenset[str] = frozenset()
+    shape: Shape | None = None  # remembered when the parse was asked to (``like``)
     _index: dict[str, list[Sample]] | None = None
     _types: dict[str, str] = field(default_factory=dict)
 

@@ -35,7 +35,15 @@ from llmobs.exposition.lines import (
     read_labels,
     read_value,
 )
-from llmobs.exposition.model import TYPE_SUFFIXES, Exposition, MetricFamily, Sample
+from llmobs.exposition.model import (
+    NO_SHAPE,
+    TYPE_SUFFIXES,
+    Exposition,
+    MetricFamily,
+    Sample,
+    Shape,
+)
+from llmobs.exposition.shapes import outline, read_like, remember
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 
@@ -92,6 +100,7 @@ def parse(
     content_type: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     wanted: frozenset[str] | None = None,
+    like: Shape | None = None,
 ) -> Exposition:
     """Parse one /metrics body.
 
@@ -104,11 +113,17 @@ def parse(
     built; the others' names go to ``Exposition.skipped``. Declarations are checked as in a
     full parse. A line of a skipped family is checked for its shape only: a sample name that
     family owns, or else any valid name (then also a numeric value), and one or two blanks
-    after the label block; not what its label block, value or timestamp hold, nor a skipped
+    after the label block with a token after the last; not what its label block, value or
+    timestamp hold, nor a skipped
     histogram for its ``+Inf`` bucket (nothing reads them). So a page that is not an
     exposition, or a body cut short (also inside a skipped histogram), fails as in a full
     parse; a bad label or value in a family nothing reads does not. None (the default) keeps
     and checks everything.
+
+    ``like`` (a selective parse of a text-format body): the ``Exposition.shape`` of the
+    same target's last body (``model.NO_SHAPE`` before its first). A body shaped as that one
+    is read by its wanted values only (``shapes``); the result carries this body's shape
+    (``NO_SHAPE`` when it has none to remember: a kept sample with a timestamp).
 
     Raises:
         BodyTooLarge: the body is over ``max_bytes``.
@@ -135,6 +150,15 @@ def parse(
         raise TruncatedExposition(
             f"body ends mid-line ({lines[-1][:60]!r}): the response was cut short"
         )
+    rows: list[tuple[int, MetricFamily]] | None = None  # (line index, family) of kept samples
+    lined: tuple[str, ...] = ()
+    if like is not None and wanted is not None and not openmetrics:
+        lined = outline(lines)
+        if lined == like.outline and wanted == like.wanted:
+            known = read_like(like, lines)
+            if known is not None:
+                return known
+        rows = []
     eof_at = None
     # The hot loop: locals instead of attribute lookups, one regex per canonical line, and
     # samples built with tuple.__new__ (a NamedTuple's own __new__ is Python code).
@@ -173,9 +197,10 @@ def parse(
             starts = parser.declared_starts
             continue
         if owns and line.startswith(starts):
-            # A sample of the skipped family declared last, in one step: its name, and one
-            # or two blanks after the label block (its value is never read: not checked).
-            if not 0 < line.count(" ", line.rfind("}") + 1) < 3:
+            # A sample of the skipped family declared last, in one step: its name, one or
+            # two blanks after the label block, something after them (its value is never
+            # read: what it is is not checked).
+            if line[-1] == " " or not 0 < line.count(" ", line.rfind("}") + 1) < 3:
                 slow(line, lineno)  # raises, or reads an odd but valid line
             skipped_last = skipped_line = line
             skipped_starts = starts
@@ -214,6 +239,8 @@ def parse(
             name, family = slow(line, lineno)
             if family is None:
                 stray.add(name)
+            elif rows is not None:
+                rows.append((lineno - 1, family))
             skipped_last = name if family is None else None
             continue
         name, block, vtext, ttext = m.groups()
@@ -235,6 +262,8 @@ def parse(
                     if pair_list(block) is None:
                         name, family = slow(line, lineno)
                         skipped_last = None  # only wanted samples get here
+                        if rows is not None and family is not None:
+                            rows.append((lineno - 1, family))
                         continue
                     labels = read_labels(block, lineno)  # escapes, or a name twice (raises)
         else:
@@ -256,6 +285,8 @@ def parse(
                 (name, labels, value, parser.timestamp(ttext, lineno) if ttext else None, None),
             )
         )
+        if rows is not None:
+            rows.append((lineno - 1, family))
     if eof_at is not None and eof_at < len(lines):
         raise MalformedExposition("content after '# EOF'", eof_at + 1)
     if openmetrics and eof_at is None:
@@ -273,7 +304,9 @@ def parse(
     check_histograms(parser.families, None if skipped_last is not None else family)
     skipped = set(parser.skipped)
     skipped.update(name for name in stray if _declared_owner(name, types) is None)
-    return Exposition(fmt, parser.families, frozenset(skipped))
+    done = frozenset(skipped)
+    shape = None if rows is None else remember(lined, keep, parser.families, rows, done) or NO_SHAPE
+    return Exposition(fmt, parser.families, done, shape=shape)
 
 
 def _declared_owner(sample_name: str, types: dict[str, str]) -> str | None:

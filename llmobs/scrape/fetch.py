@@ -24,7 +24,7 @@ from llmobs.errors import (
     TargetUnreachable,
     TruncatedExposition,
 )
-from llmobs.exposition.model import Exposition
+from llmobs.exposition.model import Exposition, Shape
 from llmobs.exposition.parser import DEFAULT_MAX_BYTES, parse
 
 # Text format only. SGLang's prometheus_client (>= 0.23) rewrites "sglang:" to "sglang_" in
@@ -105,8 +105,10 @@ async def fetch(
     timeout_s: float = DEFAULT_TIMEOUT,
     max_bytes: int = DEFAULT_MAX_BYTES,
     wanted: frozenset[str] | None = None,
+    like: Shape | None = None,
 ) -> Exposition:
-    """GET ``url`` and parse it (only the ``wanted`` samples, when given: ``parse``).
+    """GET ``url`` and parse it (only the ``wanted`` samples, when given, read against the
+    target's last body's shape ``like``, when given: ``parse``).
 
     Raises:
         TargetUnreachable, TargetTimeout, TargetHTTPError, BodyTooLarge: the request failed.
@@ -140,7 +142,7 @@ async def fetch(
         raise TargetUnreachable(f"{url} sent an invalid HTTP response: {exc.message}") from None
     except aiohttp.InvalidURL as exc:
         raise ConfigError(f"invalid URL {exc}") from None
-    return parse(body, content_type=content_type, max_bytes=max_bytes, wanted=wanted)
+    return parse(body, content_type=content_type, max_bytes=max_bytes, wanted=wanted, like=like)
 
 
 async def scrape(
@@ -151,13 +153,14 @@ async def scrape(
     max_bytes: int = DEFAULT_MAX_BYTES,
     clock: Clock = SYSTEM,
     wanted: frozenset[str] | None = None,
+    like: Shape | None = None,
 ) -> ScrapeResult:
     """Like ``fetch`` but never raises an llmobs error: it is in the result. ``clock``
     stamps it (when it started, on both clocks, and how long it took)."""
     wall, start = clock.wall(), clock.monotonic()
     try:
         exposition = await fetch(
-            session, url, timeout_s=timeout_s, max_bytes=max_bytes, wanted=wanted
+            session, url, timeout_s=timeout_s, max_bytes=max_bytes, wanted=wanted, like=like
         )
         error: LlmobsError | None = None
     except LlmobsError as exc:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from llmobs import engines
 from llmobs.errors import ExpositionError, MalformedExposition, TruncatedExposition
-from llmobs.exposition.model import Exposition
+from llmobs.exposition.model import NO_SHAPE, Exposition
 from llmobs.exposition.parser import parse
 from tests.fixtures.expositions import load
 
@@ -186,3 +186,63 @@ def test_a_cut_body_fails_as_in_a_full_parse(body: str, wanted: frozenset[str], 
             parse(cut, wanted=wanted)
         return
     assert kept(parse(cut, wanted=wanted), wanted) == kept(full, wanted)
+
+
+# -- a target's next body read against its last one's shape ------------------------------------
+
+
+def _revalued(body: str, factor: float) -> str:
+    """The same lines with every sample value changed (a later scrape of the same target)."""
+    out = []
+    for line in body.split("\n"):
+        if line and not line.startswith("#"):
+            head, _, value = line.rpartition(" ")
+            line = f"{head} {float(value) * factor + 1.0!r}"
+        out.append(line)
+    return "\n".join(out)
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_a_body_shaped_as_the_last_is_read_as_in_full(name: str) -> None:
+    body = load(name)
+    first = parse(body, wanted=engines.WANTED, like=NO_SHAPE)
+    assert first.shape is not None
+    later = _revalued(body, 3.0)
+    shaped = parse(later, wanted=engines.WANTED, like=first.shape)
+    assert shaped.shape is first.shape  # read against it, not parsed again
+    plain = parse(later, wanted=engines.WANTED)
+    assert kept(shaped, engines.WANTED) == kept(plain, engines.WANTED)
+    assert shaped.names() == plain.names()
+    assert engines.snapshot(shaped) == engines.snapshot(plain)
+
+
+def test_another_shape_or_a_bad_wanted_value_is_parsed_in_full() -> None:
+    body = "# TYPE x gauge\nx 1\n# TYPE y gauge\ny 2\n"
+    shape = parse(body, wanted=frozenset({"x"}), like=NO_SHAPE).shape
+    assert shape is not None
+    other = parse("# TYPE x gauge\nx 5\nx_2 3\n", wanted=frozenset({"x"}), like=shape)
+    assert other.shape is not shape and other.names() == {"x", "x_2"}
+    with pytest.raises(MalformedExposition):
+        parse("# TYPE x gauge\nx 1_0\n# TYPE y gauge\ny 2\n", wanted=frozenset({"x"}), like=shape)
+    with pytest.raises(MalformedExposition):  # a value gone: the line ends with its blank
+        parse("# TYPE x gauge\nx \n# TYPE y gauge\ny 2\n", wanted=frozenset({"x"}), like=shape)
+    with pytest.raises(MalformedExposition):
+        parse("# TYPE x gauge\nx 1\n# TYPE y gauge\ny \n", wanted=frozenset({"x"}), like=shape)
+    with pytest.raises(TruncatedExposition):
+        parse("# TYPE x gauge\nx 1\n# TYPE y gauge\ny 2", wanted=frozenset({"x"}), like=shape)
+
+
+@settings(max_examples=300, deadline=None)
+@given(bodies(), _WANTED, st.floats(0.5, 4.0))
+def test_the_next_body_read_against_a_shape_is_the_full_parse_restricted(
+    body: str, wanted: frozenset[str], factor: float
+) -> None:
+    first = parse(body, wanted=wanted, like=NO_SHAPE)
+    later = _revalued(body, factor)
+    shaped = parse(later, wanted=wanted, like=first.shape)
+    full = parse(later)
+    assert kept(shaped, wanted) == kept(full, wanted)
+    assert shaped.names() == full.names()
+    for name, family in shaped.families.items():
+        assert family.type == full.families[name].type
+        assert family.help == full.families[name].help

@@ -256,8 +256,9 @@ def test_fixed_latency_mode_is_exact_under_load() -> None:
     ttft, itl = snap.histograms["ttft_seconds"], snap.histograms["itl_seconds"]
     assert ttft.count == 30 and ttft.sum == pytest.approx(30 * 0.040)
     assert itl.count == 30 * 19 and itl.sum == pytest.approx(30 * 19 * 0.005)
-    # the client (sharing this process with the server) sees the same shape
-    assert min(ttfts) >= 0.040 and max(ttfts) - min(ttfts) < 0.010, ttfts
+    # the client (sharing this process with the server) never sees a token early; how late
+    # depends on how busy the machine is, which the server-side figures above exclude
+    assert min(ttfts) >= 0.040, ttfts
     assert sum(gaps) / len(gaps) == pytest.approx(0.005, abs=0.001)
     # the emulator's own record: every arrival, and how late its tokens went out
     assert arrivals["count"] == 30 and arrivals["times"][0] == 0.0

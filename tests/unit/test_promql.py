@@ -8,7 +8,6 @@ fails until the diff is reviewed and committed (tests/golden.py).
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from llmobs import names, promql
 from llmobs.engines import BY_ENGINE
 from llmobs.errors import ConfigError
 from tests.golden import check_golden
+from tests.prometheus import binary
 
 GOLDEN = Path(__file__).parents[1] / "fixtures" / "promql"
 PREFILL = promql.eq(names.ROLE, "prefill")
@@ -90,10 +90,7 @@ def test_expressions_match_golden() -> None:
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.fail("promtool not found: scripts/setup installs it (Debian's prometheus package)")
-    return path
+    return binary("promtool")
 
 
 def promtool_run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from llmobs.exporter.config import ExporterConfig, KubernetesDiscovery, build, load
+from tests.prometheus import binary
 
 ROOT = Path(__file__).resolve().parents[3]
 EXPORTERS = ROOT / "exporters"
@@ -734,10 +735,7 @@ def test_workload_services_and_selectors_find_their_pods(path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        pytest.fail("promtool not found: scripts/setup installs it (Debian's prometheus package)")
-    return path
+    return binary("promtool")
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:

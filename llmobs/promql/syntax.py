@@ -46,7 +46,8 @@ def string(value: str) -> Expr:
     """``value`` as a double-quoted PromQL string literal (Go's escapes).
 
     Backslash, quote, newline, CR and tab get their short escapes; other control characters
-    and U+FFFD (which Prometheus's lexer takes for a broken UTF-8 byte) are written ``\\uXXXX``.
+    and U+FFFD (which Prometheus's lexer takes for a broken UTF-8 byte) are written as a
+    ``\\u`` escape of four hex digits (ESC is ``\\u001b``).
 
     Raises:
         ConfigError: ``value`` holds a lone surrogate, which no UTF-8 label value can.

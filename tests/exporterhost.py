@@ -13,6 +13,7 @@ from typing import Any, Self
 
 from aiohttp import web
 
+from llmobs.clock import SYSTEM, Clock
 from llmobs.exporter.config import ExporterConfig, build
 from llmobs.exporter.service import Exporter
 from llmobs.exposition.model import Exposition
@@ -22,10 +23,10 @@ from tests.simhost import LoopThread, SimHost
 
 
 class ExporterHost:
-    def __init__(self, config: ExporterConfig | dict[str, Any]) -> None:
+    def __init__(self, config: ExporterConfig | dict[str, Any], clock: Clock = SYSTEM) -> None:
         self.config = config if isinstance(config, ExporterConfig) else build(config)
         self.thread = LoopThread()
-        self.exporter = Exporter(self.config)
+        self.exporter = Exporter(self.config, clock)
         self._runner: web.AppRunner | None = None
         self.port = self.thread.run(self._start())
         self.url = f"http://127.0.0.1:{self.port}"

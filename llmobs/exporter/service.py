@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 
 from llmobs import observation
+from llmobs.clock import SYSTEM, Clock
 from llmobs.errors import ConfigError
 from llmobs.exporter import discovery
 from llmobs.exporter.collector import render
@@ -54,9 +55,9 @@ def static_targets(config: ExporterConfig) -> list[Target]:
 
 
 class Exporter:
-    def __init__(self, config: ExporterConfig) -> None:
+    def __init__(self, config: ExporterConfig, clock: Clock = SYSTEM) -> None:
         self.config = config
-        self.scraper = Scraper(config)
+        self.scraper = Scraper(config, clock=clock)
         # The process_* families, as prometheus_client writes them; ours come from render.
         self.process = CollectorRegistry(auto_describe=False)
         ProcessCollector(registry=self.process)

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from llmobs import signals
 from llmobs.engines.catalog import EngineSnapshot
@@ -34,6 +35,7 @@ from llmobs.histogram import counter_increase as _counter_rule
 DEFAULT_QUANTILES: tuple[float, ...] = (0.5, 0.9, 0.95, 0.99)
 
 Point = tuple[float, EngineSnapshot]
+T = TypeVar("T")
 
 # The counters every window reads: the canonical ones and those behind the prefix ratio.
 COUNTERS: tuple[str, ...] = (
@@ -57,28 +59,34 @@ def in_window(points: Sequence[Point], now: float, window_s: float) -> Sequence[
     return points[first:]
 
 
+def _from_zero(found: list[T | None], zero: Callable[[T], T]) -> list[T] | None:
+    """The values of a series over a window, as PromQL's increase reads them: None when it is
+    gone at the end; the values it has, after a ``zero`` of its first one when it appeared
+    inside the window (the engine created it at its first observation)."""
+    if found[-1] is None:
+        return None
+    present = [v for v in found if v is not None]
+    if found[0] is None:
+        present.insert(0, zero(present[0]))
+    return present
+
+
 def counter_increase(points: Sequence[Point], name: str) -> float | None:
     """How much counter ``name`` grew over ``points`` (two or more), resets as PromQL."""
-    values = [snap.counters.get(name) for _, snap in points]
-    if values[-1] is None:
-        return None
-    present = [v for v in values if v is not None]
-    if values[0] is None:
-        present.insert(0, 0.0)
-    return _counter_rule(present)
+    values = _from_zero([snap.counters.get(name) for _, snap in points], lambda _: 0.0)
+    return None if values is None else _counter_rule(values)
+
+
+def _zero(first: Histogram) -> Histogram:
+    return Histogram(
+        first.bounds, (0.0,) * len(first.bounds), 0.0, None if first.sum is None else 0.0
+    )
 
 
 def histogram_increase(points: Sequence[Point], name: str) -> Histogram | None:
     """What histogram ``name`` observed over ``points`` (two or more), per series as PromQL."""
-    found = [snap.histograms.get(name) for _, snap in points]
-    if found[-1] is None:
-        return None
-    present = [h for h in found if h is not None]
-    if found[0] is None:
-        first = present[0]
-        zeros = (0.0,) * len(first.bounds)
-        present.insert(0, Histogram(first.bounds, zeros, 0.0, None if first.sum is None else 0.0))
-    return increase(present)
+    found = _from_zero([snap.histograms.get(name) for _, snap in points], _zero)
+    return None if found is None else increase(found)
 
 
 def hit_ratio(hits: float | None, queries: float | None) -> float | None:

@@ -17,6 +17,7 @@ from llmobs.config import StrictModel, read_yaml, validate
 from llmobs.errors import ConfigError
 from llmobs.exposition.parser import DEFAULT_MAX_BYTES
 from llmobs.scrape.fetch import normalize_url
+from llmobs.window import DEFAULT_QUANTILES
 
 Engine = Literal["vllm", "sglang", "dynamo"]
 
@@ -135,7 +136,7 @@ class ExporterConfig(StrictModel):
         default=60.0, gt=0, description="Sliding window of the role signals, in seconds."
     )
     quantiles: list[float] = Field(
-        default_factory=lambda: [0.5, 0.9, 0.95, 0.99],
+        default_factory=lambda: list(DEFAULT_QUANTILES),
         description="Quantiles of the role latency signals.",
     )
     host: str = Field(default="0.0.0.0", description="Address the exporter listens on.")

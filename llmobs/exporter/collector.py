@@ -25,25 +25,10 @@ class Exported:
     discovery_errors: int
 
 
-def lines(view: TargetView) -> tuple[str, ...]:
-    """The view's ready lines; rendered now for a view made without them."""
-    if view.lines:
-        return view.lines
-    return text.target_lines(
-        view.labels(),
-        up=view.up,
-        last_duration=view.last_duration,
-        last_success=view.last_success,
-        errors=view.errors,
-        resets=view.resets,
-        snapshot=view.latest,
-    )
-
-
 def render(exported: Exported) -> str:
     """The exposition of ``exported`` (the process families are the caller's to add)."""
     return text.exposition(
-        (lines(view) for view in exported.targets),
+        (view.lines for view in exported.targets),
         exported.roles,
         exported.scrapes,
         exported.discovery_errors,

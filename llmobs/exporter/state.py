@@ -44,6 +44,11 @@ class Target:
     engine: str | None = None  # None: detect from the exposition
 
 
+def target_labels(target: Target, model: str, engine: str) -> tuple[str, ...]:
+    """Values of ``names.TARGET_LABELS`` for ``target``, in that order."""
+    return (target.namespace, target.pod, target.role, target.group, model, engine)
+
+
 @dataclass(frozen=True)
 class TargetView:
     """An immutable picture of one target at one moment."""
@@ -58,7 +63,7 @@ class TargetView:
     last_error: str | None
     errors: dict[str, int]
     resets: int
-    lines: tuple[str, ...] = ()  # its lines of each family of ``text.TARGET_METRICS``
+    lines: tuple[str, ...]  # its lines of each family of ``text.TARGET_METRICS``
 
     @property
     def latest(self) -> EngineSnapshot | None:
@@ -66,8 +71,7 @@ class TargetView:
 
     def labels(self) -> tuple[str, ...]:
         """Values of ``names.TARGET_LABELS``, in that order."""
-        t = self.target
-        return (t.namespace, t.pod, t.role, t.group, self.model, self.engine)
+        return target_labels(self.target, self.model, self.engine)
 
     def member(self) -> Member:
         """This target as a replica of its role, for the role aggregation."""
@@ -103,9 +107,8 @@ class TargetState:
 
     def render(self) -> None:
         """Render the target's ``/metrics`` lines: when it changes, not at each exposition."""
-        t = self.target
         self.lines = text.target_lines(
-            (t.namespace, t.pod, t.role, t.group, self.model, t.engine or self.engine),
+            target_labels(self.target, self.model, self.target.engine or self.engine),
             up=self.up,
             last_duration=self.last_duration,
             last_success=self.last_success,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from llmobs.engines.catalog import EngineSnapshot, Naming
 from llmobs.exporter.collector import Exported, render
-from llmobs.exporter.state import Target, TargetView
+from llmobs.exporter.state import Target, TargetState, TargetView
 from llmobs.exposition.parser import parse
 from llmobs.histogram import INF, Histogram
 from llmobs.roles import aggregate
@@ -25,8 +25,12 @@ def snap(requests: float, ttft: tuple[float, ...]) -> EngineSnapshot:
 
 
 def view(pod: str, role: str, points: list[Point]) -> TargetView:
+    """A target that was scraped at ``points`` (snapshots already read and continuous)."""
     target = Target(key=pod, url=f"http://{pod}/metrics", pod=pod, role=role, group="g")
-    return TargetView(target, True, "vllm", "m", tuple(points), 0.01, 1.0, None, {}, 0)
+    state = TargetState(target, 60.0, up=True, engine="vllm", models=("m",))
+    state.points.extend(points)
+    state.render()
+    return state.view()
 
 
 def test_quiet_and_fresh_roles_export_only_what_was_measured() -> None:

@@ -130,10 +130,11 @@ def _view(
     engine: str | None,
     histograms: dict[str, Histogram | None],
     qs: tuple[float, ...],
-    kv: window.Stat | None,
-    waiting: window.Stat | None,
+    kv: tuple[float | None, float | None],
+    waiting_max: float | None,
     errors: list[str],
 ) -> ServerView:
+    """A view of the run's ``histograms`` (counts, means, quantiles), KV mean and max."""
     return ServerView(
         url,
         engine,
@@ -141,15 +142,24 @@ def _view(
         {n: None if h is None else h.count for n, h in histograms.items()},
         {n: mean(h) for n, h in histograms.items()},
         histograms,
-        None if kv is None else kv.mean,
-        None if kv is None else kv.max,
-        None if waiting is None else waiting.max,
+        kv[0],
+        kv[1],
+        waiting_max,
         errors,
     )
 
 
+def _mean(stat: window.Stat | None) -> float | None:
+    return None if stat is None else stat.mean
+
+
+def _max(stat: window.Stat | None) -> float | None:
+    return None if stat is None else stat.max
+
+
 def views(watch: ServerWatch, qs: tuple[float, ...]) -> tuple[list[ServerView], ServerView]:
-    """Each target's view of the run, and all targets together (histograms merged)."""
+    """Each target's view of the run, and all targets together (histograms merged; KV as
+    the mean of their means and the max of their maxes)."""
     out = []
     windows = []
     for series in watch.series:
@@ -158,22 +168,30 @@ def views(watch: ServerWatch, qs: tuple[float, ...]) -> tuple[list[ServerView], 
             windows.append(found)
         histograms = {n: None if found is None else found.histograms.get(n) for n in SIGNALS}
         engine = series.snapshots[-1][1].engine if series.snapshots else None
-        kv, waiting = window.stat(series.kv_usage), window.stat(series.waiting)
-        out.append(_view(series.url, engine, histograms, qs, kv, waiting, series.errors[:3]))
+        kv = window.stat(series.kv_usage)
+        waiting = _max(window.stat(series.waiting))
+        out.append(
+            _view(
+                series.url,
+                engine,
+                histograms,
+                qs,
+                (_mean(kv), _max(kv)),
+                waiting,
+                series.errors[:3],
+            )
+        )
     together = window.group(windows, [])
-    kv_means = window.stat(s.kv_usage_mean for s in out)
-    kv_max = window.stat(s.kv_usage_max for s in out)
-    waiting_max = window.stat(s.waiting_max for s in out)
-    combined = ServerView(
+    combined = _view(
         "all",
         None,
-        {n: {q: quantile(q, together.histograms.get(n)) for q in qs} for n in SIGNALS},
-        {n: None if (h := together.histograms.get(n)) is None else h.count for n in SIGNALS},
-        {n: mean(together.histograms.get(n)) for n in SIGNALS},
         {n: together.histograms.get(n) for n in SIGNALS},
-        None if kv_means is None else kv_means.mean,
-        None if kv_max is None else kv_max.max,
-        None if waiting_max is None else waiting_max.max,
+        qs,
+        (
+            _mean(window.stat(s.kv_usage_mean for s in out)),
+            _max(window.stat(s.kv_usage_max for s in out)),
+        ),
+        _max(window.stat(s.waiting_max for s in out)),
         [],
     )
     return out, combined

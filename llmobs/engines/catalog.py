@@ -73,6 +73,12 @@ class Catalog:
     select: Selector = every_series
     # Exposed names ``naming`` reads besides the signals' own (markers of a generation).
     naming_reads: tuple[str, ...] = ()
+    # Labels whose values tell copies of one state apart (SGLang's TP/PP/EP ranks): of series
+    # that differ only in these, one counts (``select`` keeps the lowest; PromQL pins 0).
+    copy_labels: tuple[str, ...] = ()
+    # A label and the value that marks a gauge's total beside its breakdown (SGLang's
+    # ``priority=""``): where the total is exposed, only it counts.
+    gauge_total: tuple[str, str] | None = None
 
     def present(self, exposition: Exposition) -> bool:
         return any(name.startswith(self.prefix) for name in exposition.names())

@@ -32,8 +32,11 @@ V0_5 = Naming(
     "rank labels on scheduler metrics",
 )
 
-_RANKS = ("pp_rank", "tp_rank", "moe_ep_rank")
-_NOT_IDENTITY = frozenset((*_RANKS, "pid"))
+# Series that differ only in these are copies of one scheduler's state.
+COPY_LABELS = ("pp_rank", "tp_rank", "moe_ep_rank")
+# With priority scheduling a queue gauge's total is the series with priority="".
+GAUGE_TOTAL = ("priority", "")
+_NOT_IDENTITY = frozenset((*COPY_LABELS, "pid"))
 _V0_5_MARKERS = (
     "sglang:queue_time_seconds_count",
     "sglang:queue_time_s_count",
@@ -44,7 +47,7 @@ _V0_5_MARKERS = (
 
 def _rank(labels: Mapping[str, str]) -> tuple[int, ...]:
     out = []
-    for name in _RANKS:
+    for name in COPY_LABELS:
         value = labels.get(name, "0")
         out.append(int(value) if value.isdigit() else 0)
     return tuple(out)
@@ -55,8 +58,9 @@ def select(kind: SeriesKind, labels: Sequence[Mapping[str, str]]) -> list[int]:
     scheduler_side = any(("tp_rank" in lab or "dp_rank" in lab) for lab in labels)
     candidates = list(range(len(labels)))
     if scheduler_side or kind is SeriesKind.GAUGE:
-        if any(lab.get("priority") == "" for lab in labels):
-            candidates = [i for i in candidates if labels[i].get("priority", "") == ""]
+        label, total = GAUGE_TOTAL
+        if any(lab.get(label) == total for lab in labels):
+            candidates = [i for i in candidates if labels[i].get(label, total) == total]
         best: dict[tuple[tuple[str, str], ...], int] = {}
         for i in candidates:
             group = tuple(sorted((k, v) for k, v in labels[i].items() if k not in _NOT_IDENTITY))
@@ -102,4 +106,6 @@ CATALOG = Catalog(
     naming=naming,
     select=select,
     naming_reads=_V0_5_MARKERS,
+    copy_labels=COPY_LABELS,
+    gauge_total=GAUGE_TOTAL,
 )

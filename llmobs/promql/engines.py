@@ -8,7 +8,7 @@ the metric name, so a version that exposes both the old and the new name counts 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from llmobs.engines.catalog import Catalog, Reduce, Source
 from llmobs.errors import ConfigError
@@ -28,15 +28,18 @@ from llmobs.promql.syntax import (
 
 LE = "le"
 
-# SGLang's scheduler-side series repeat once per TP/PP/EP rank, and its queue gauges carry
-# a total under priority="" beside a breakdown: one copy counts (engines/sglang.py's rule).
-# A matcher "0?" keeps rank 0 and the series that carry no rank at all.
-_ONE_COPY: Mapping[str, tuple[Matcher, ...]] = {
-    "sglang": (re_("tp_rank", "0?"), re_("pp_rank", "0?"), re_("moe_ep_rank", "0?")),
-}
-_GAUGE_TOTAL: Mapping[str, tuple[Matcher, ...]] = {
-    "sglang": (eq("priority", ""),),
-}
+
+def _one_copy(catalog: Catalog) -> tuple[Matcher, ...]:
+    """Of series that are copies of one state (``Catalog.copy_labels``), the first: a matcher
+    "0?" keeps copy 0 and the series that carry no such label at all."""
+    return tuple(re_(label, "0?") for label in catalog.copy_labels)
+
+
+def _gauge_total(catalog: Catalog) -> tuple[Matcher, ...]:
+    """Only a gauge's total where the engine exposes one beside a breakdown."""
+    return () if catalog.gauge_total is None else (eq(*catalog.gauge_total),)
+
+
 _REDUCE: dict[Reduce, Agg] = {Reduce.SUM: Agg.SUM, Reduce.MEAN: Agg.AVG}
 
 
@@ -57,7 +60,7 @@ def engine_buckets(
 ) -> Expr:
     """The engine's histogram buckets, rated and summed ``by`` (and ``le``)."""
     source = _source(catalog.histograms, catalog, signal, "histogram")
-    pinned = (*_ONE_COPY.get(catalog.engine, ()), *matchers)
+    pinned = (*_one_copy(catalog), *matchers)
     return _first_present(
         [
             aggregate(Agg.SUM, rate(selector(name + "_bucket", *pinned), over), grouping(by, LE))
@@ -83,7 +86,7 @@ def engine_rate(
 ) -> Expr:
     """Per second over the range, summed ``by``, of the engine's counter for ``signal``."""
     source = _source(catalog.counters, catalog, signal, "counter")
-    pinned = (*_ONE_COPY.get(catalog.engine, ()), *matchers)
+    pinned = (*_one_copy(catalog), *matchers)
     return _first_present(
         [aggregate(Agg.SUM, rate(selector(name, *pinned), over), by) for name in source.names]
     )
@@ -93,8 +96,8 @@ def engine_gauge(catalog: Catalog, signal: str, *matchers: Matcher, by: Sequence
     """The engine's gauge for ``signal`` now, summed or averaged as the catalog reduces it."""
     source = _source(catalog.gauges, catalog, signal, "gauge")
     pinned = (
-        *_ONE_COPY.get(catalog.engine, ()),
-        *_GAUGE_TOTAL.get(catalog.engine, ()),
+        *_one_copy(catalog),
+        *_gauge_total(catalog),
         *matchers,
     )
     op = _REDUCE[source.reduce]

@@ -26,6 +26,7 @@ from llmobs.errors import (
 )
 from llmobs.exposition.model import Exposition, Shape
 from llmobs.exposition.parser import DEFAULT_MAX_BYTES, parse
+from llmobs.secrets import Credentials
 
 # Text format only. SGLang's prometheus_client (>= 0.23) rewrites "sglang:" to "sglang_" in
 # OpenMetrics sample lines, so asking for OpenMetrics would change the names we look up.
@@ -106,6 +107,7 @@ async def fetch(
     max_bytes: int = DEFAULT_MAX_BYTES,
     wanted: frozenset[str] | None = None,
     like: Shape | None = None,
+    credentials: Credentials | None = None,
 ) -> Exposition:
     """GET ``url`` and parse it (only the ``wanted`` samples, when given, read against the
     target's last body's shape ``like``, when given: ``parse``).
@@ -117,7 +119,7 @@ async def fetch(
     try:
         async with session.get(
             url,
-            headers=_HEADERS,
+            headers=_HEADERS | credentials.headers() if credentials else _HEADERS,
             timeout=_timeout(timeout_s),
             allow_redirects=True,
         ) as response:
@@ -154,13 +156,20 @@ async def scrape(
     clock: Clock = SYSTEM,
     wanted: frozenset[str] | None = None,
     like: Shape | None = None,
+    credentials: Credentials | None = None,
 ) -> ScrapeResult:
     """Like ``fetch`` but never raises an llmobs error: it is in the result. ``clock``
     stamps it (when it started, on both clocks, and how long it took)."""
     wall, start = clock.wall(), clock.monotonic()
     try:
         exposition = await fetch(
-            session, url, timeout_s=timeout_s, max_bytes=max_bytes, wanted=wanted, like=like
+            session,
+            url,
+            timeout_s=timeout_s,
+            max_bytes=max_bytes,
+            wanted=wanted,
+            like=like,
+            credentials=credentials,
         )
         error: LlmobsError | None = None
     except LlmobsError as exc:

@@ -1,6 +1,8 @@
 """Strict configuration models and the one way a YAML config file becomes one.
 
-``StrictModel`` is the base of every config in llmobs: unknown keys are errors. ``read_yaml``
+``StrictModel`` is the base of every config in llmobs: unknown keys are errors, and every float
+field is finite (NaN and infinities are refused, at any depth) unless the field opts in with
+``Field(allow_inf_nan=True)`` because infinity means something there. ``read_yaml``
 reads a file into a mapping and ``validate`` checks a mapping against a model;
 ``load_yaml`` does both. Whatever goes wrong (the file is missing, unreadable, not YAML, not a
 mapping, repeats a key, or a field is bad) is one ``ConfigError`` whose message names the file
@@ -21,12 +23,19 @@ from llmobs.errors import ConfigError
 M = TypeVar("M", bound=BaseModel)
 Location = Sequence[int | str]
 
+# A config is a few kilobytes; more is not a config (a log, an image, /dev/zero) and is
+# refused before it is read whole.
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+
 
 class StrictModel(BaseModel):
-    """Unknown keys are errors (so a typo cannot silently fall back to a default) and
-    configs are values, not mutable state."""
+    """Unknown keys are errors (so a typo cannot silently fall back to a default), configs
+    are values, not mutable state, and numbers are finite: a window, interval or limit of
+    ``inf`` or ``nan`` would never be reached or compared (memory that grows without end,
+    checks that are always false). A field where infinity has a meaning (a request rate of
+    ``inf``: everything at once) says so with ``Field(allow_inf_nan=True)``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def dotted(location: Location) -> str:
@@ -87,20 +96,31 @@ def read_yaml(path: str | Path, what: str = "config") -> dict[str, Any]:
     """The mapping a YAML file holds, not validated yet; an empty file is ``{}``.
 
     Raises:
-        ConfigError: the file is missing or unreadable, not YAML, repeats a key in one
-            mapping, or holds something other than a mapping with string keys.
+        ConfigError: the file is missing, unreadable (a directory, no permission), larger
+            than ``MAX_CONFIG_BYTES``, not YAML (binary, bad UTF-8 or UTF-16, bad syntax),
+            repeats a key in one mapping, or holds something other than a mapping with
+            string keys.
     """
     try:
-        raw = Path(path).read_bytes()
+        with Path(path).open("rb") as file:
+            raw = file.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # a path with a NUL byte
+        raise ConfigError(f"cannot read {what} {path!r}: {exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{what} {path} is larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MiB: "
+            "not a config file; give the YAML config"
+        )
     try:
         data = yaml.load(raw, Loader=_StrictLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{what} {path} is not valid YAML: {_yaml_problem(exc)}") from None
     except (ValueError, OverflowError, RecursionError) as exc:
         # PyYAML's scalar constructors raise these on malformed numbers and dates
-        # ("0b_", "2001-02-30"); deep nesting exhausts the stack.
+        # ("0b_", "2001-02-30"); deep nesting exhausts the stack; UnicodeDecodeError (a
+        # ValueError) is a binary file PyYAML's reader did not catch itself.
         raise ConfigError(f"{what} {path} is not valid YAML: {exc}") from None
     if data is None:
         return {}

@@ -7,16 +7,26 @@ command line, goes into a header, and is never printed or saved.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import Field, Strict, field_validator, model_validator
 
 from llmobs.config import StrictModel, read_yaml
 from llmobs.errors import ConfigError
 
 DEFAULT_PROMPTS = 200
+LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=@-]{0,99}")
+
+# Numbers are numbers: a YAML ``isl: true`` or ``rate: "8"`` is refused, not read as 1 or 8
+# (pydantic's lax mode would); an int is still a float.
+StrictInt = Annotated[int, Strict()]
+StrictFloat = Annotated[float, Strict()]
+PositiveInt = Annotated[int, Strict(), Field(gt=0)]
+PositiveFloat = Annotated[float, Strict(), Field(gt=0)]
+FinitePositive = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
 
 
 class RunConfig(StrictModel):
@@ -31,14 +41,16 @@ class RunConfig(StrictModel):
         "/v1/completions", description="Which API to load."
     )
     model: str | None = Field(None, description="Model name; default the first of /v1/models.")
-    request_rate: float = Field(
+    request_rate: StrictFloat = Field(
         math.inf,
         gt=0,
+        allow_inf_nan=True,  # inf: everything at once (vLLM's default); gt=0 refuses nan
         description=("Requests per second of the open loop; inf sends everything at once."),
     )
-    burstiness: float = Field(
+    burstiness: StrictFloat = Field(
         1.0,
         gt=0,
+        allow_inf_nan=True,  # inf: evenly spaced; gt=0 refuses nan
         description=("Gamma shape of the gaps: 1 is Poisson, below 1 burstier, inf evenly spaced."),
     )
     max_concurrency: PositiveInt | None = Field(
@@ -52,20 +64,24 @@ class RunConfig(StrictModel):
         None,
         description=(f"Requests to send (default {DEFAULT_PROMPTS} when no duration is given)."),
     )
-    duration: PositiveFloat | None = Field(
+    duration: FinitePositive | None = Field(
         None, description=("Send for this many seconds instead of a number of requests.")
     )
-    warmup: int = Field(0, ge=0, description="Requests sent first and left out of the results.")
-    seed: int = Field(0, description="Seeds the arrivals and the prompts.")
+    warmup: StrictInt = Field(
+        0, ge=0, description="Requests sent first and left out of the results."
+    )
+    seed: StrictInt = Field(0, description="Seeds the arrivals and the prompts.")
     isl: PositiveInt = Field(1024, description="Input (prompt) tokens per request.")
     osl: PositiveInt = Field(128, description="Output tokens per request (ignore_eos is set).")
-    range_ratio: float = Field(
+    range_ratio: StrictFloat = Field(
         0.0,
         ge=0,
         lt=1,
         description=("Lengths uniform in [L(1-r), L(1+r)], vLLM's --random-range-ratio."),
     )
-    prefix_len: int = Field(0, ge=0, description="A prefix of this many tokens shared by all.")
+    prefix_len: StrictInt = Field(
+        0, ge=0, description="A prefix of this many tokens shared by all."
+    )
     dataset: Literal["random", "sharegpt", "trace"] = Field(
         "random",
         description=(
@@ -73,7 +89,7 @@ class RunConfig(StrictModel):
         ),
     )
     dataset_path: Path | None = Field(None, description="The ShareGPT or trace file.")
-    time_scale: PositiveFloat = Field(1.0, description="Trace replay: multiply timestamps.")
+    time_scale: FinitePositive = Field(1.0, description="Trace replay: multiply timestamps.")
     tokenizer: str | None = Field(
         None,
         description=(
@@ -81,14 +97,14 @@ class RunConfig(StrictModel):
             "/tokenize when it has one, else the lengths come from usage.prompt_tokens."
         ),
     )
-    percentiles: tuple[float, ...] = Field(
+    percentiles: tuple[StrictFloat, ...] = Field(
         (50.0, 90.0, 95.0, 99.0), description=("Percentiles to report.")
     )
     slo: str | None = Field(None, description="Goodput SLOs, e.g. ttft=500ms,tpot=50ms.")
     scrape: tuple[str, ...] = Field(
         (), description=("Engine /metrics URLs to scrape during the run (server-side truth).")
     )
-    scrape_interval: PositiveFloat = Field(2.0, description="Seconds between scrapes.")
+    scrape_interval: FinitePositive = Field(2.0, description="Seconds between scrapes.")
     workers: PositiveInt = Field(1, description="Load-generator processes.")
     timeout_s: PositiveFloat | None = Field(
         None,
@@ -97,7 +113,13 @@ class RunConfig(StrictModel):
             "for 10 minutes fails anyway)."
         ),
     )
-    label: str | None = Field(None, description="A name for the run, kept in the result.")
+    label: str | None = Field(
+        None,
+        description=(
+            "A name for the run, kept in the result and in its folder's name: letters, digits "
+            "and . _ - + = @ (one path component, at most 100 characters)."
+        ),
+    )
     sim_model: str | None = Field(
         None, description="With no base_url: the emulator's model profile (default Qwen2.5-7B)."
     )
@@ -107,6 +129,18 @@ class RunConfig(StrictModel):
     sim_pd: str | None = Field(
         None, description="With no base_url: emulate xPyD disaggregation (e.g. 1P1D)."
     )
+
+    @field_validator("label")
+    @classmethod
+    def _label(cls, value: str | None) -> str | None:
+        """The label names a folder under ``llmbench-runs/``: ``../x`` or ``a/b`` would write
+        elsewhere, so only a single plain path component is taken."""
+        if value is not None and not LABEL.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a plain name: use letters, digits and . _ - + = @ "
+                "(starting with a letter or digit, at most 100 characters)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -141,14 +175,17 @@ class RunConfig(StrictModel):
 
 
 def _check_base_url(url: str) -> None:
-    """An http(s) URL with a host: anything else could never be reached (exit 2, not 1)."""
+    """An http(s) URL with a host and a port in 1-65535: anything else could never be reached
+    (exit 2, not 1)."""
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018  (raises on a bad port)
-    except ValueError as exc:
-        raise ValueError(f"--base-url {url!r}: {exc}") from None
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"--base-url {url!r}: the port must be a number from 1 to 65535") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"--base-url {url!r}: give http://HOST:PORT (or https://)")
+    if port == 0:
+        raise ValueError(f"--base-url {url!r}: the port must be a number from 1 to 65535")
 
 
 def load_scenario(path: Path) -> dict[str, Any]:

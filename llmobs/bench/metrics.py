@@ -90,21 +90,36 @@ class Slo:
         return all(v is None for v in (self.ttft, self.tpot, self.itl, self.e2el))
 
 
+SLO_NAMES = ("ttft", "tpot", "itl", "e2el")
 _DURATION = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s)?\s*\Z")
 
 
 def parse_slo(text: str) -> Slo:
-    """``"ttft=500ms,tpot=50ms"`` (units ms or s; a bare number is milliseconds, as vLLM)."""
+    """``"ttft=500ms,tpot=50ms"`` (units ms or s; a bare number is milliseconds, as vLLM).
+
+    Raises:
+        ConfigError: an empty item, an unknown name, a name given twice, or a duration that
+            is not a positive number of ms or s.
+    """
     values: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
+    parts = [p.strip() for p in text.split(",")]
+    if not any(parts):
+        raise ConfigError("--slo: give at least one limit, e.g. ttft=500ms,tpot=50ms")
+    for part in parts:
+        if not part:
+            raise ConfigError(f"--slo {text!r}: an empty item (two commas, or one at an end)")
         key, sep, raw = part.partition("=")
         key = key.strip().lower()
-        if not sep or key not in ("ttft", "tpot", "itl", "e2el"):
+        if not sep or key not in SLO_NAMES:
             raise ConfigError(f"--slo: {part!r} is not ttft=, tpot=, itl= or e2el= a duration")
+        if key in values:
+            raise ConfigError(f"--slo: {key} is given twice: give each limit once")
         match = _DURATION.match(raw)
         if match is None:
             raise ConfigError(f"--slo: {raw!r} is not a duration like 500ms or 0.5s")
         number = float(match.group(1))
+        if not math.isfinite(number) or number <= 0:
+            raise ConfigError(f"--slo: {key}={raw.strip()} is no limit: give a positive duration")
         values[key] = number if match.group(2) == "s" else number / 1000
     return Slo(**values)
 

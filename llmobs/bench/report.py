@@ -181,8 +181,10 @@ def _line(label: str, value: object) -> str:
     return f"{label:<44} {value}"
 
 
-def _num(value: float | int | None, digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+def _num(value: object, digits: int = 2) -> str:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "-" if value is None else str(value)
+    if isinstance(value, float) and not math.isfinite(value):
         return "-"
     if value == 0:
         value = abs(value)  # no "-0.00"
@@ -210,7 +212,12 @@ def _latency(
 def table(doc: dict[str, Any]) -> str:
     s = doc["summary"]
     c = doc["config"]
-    percentiles = c.get("percentiles", [50, 90, 95, 99])
+    given = c.get("percentiles")
+    percentiles = (
+        [p for p in given if isinstance(p, int | float) and not isinstance(p, bool)]
+        if isinstance(given, list)
+        else [50, 90, 95, 99]
+    )
     out = [
         "{:=^50}".format(" Serving Benchmark Result "),
         _line("Target:", c.get("target")),
@@ -232,7 +239,7 @@ def table(doc: dict[str, Any]) -> str:
     ]
     if s["goodput"] is not None:
         out.append(_line("Request goodput (req/s):", _num(s["goodput"])))
-        out.append(_line("Requests meeting the SLO:", f"{s['slo_attainment']:.1%}"))
+        out.append(_line("Requests meeting the SLO:", _pct(s["slo_attainment"])))
     out += [
         _line("Output token throughput (tok/s):", _num(s["output_throughput"])),
         _line("Peak output token throughput (tok/s):", _num(s["peak_output_throughput"])),
@@ -247,19 +254,19 @@ def table(doc: dict[str, Any]) -> str:
         _section("From the scheduled send time"),
         _line(
             "Median / P99 TTFT (ms):",
-            f"{_num(s['ttft_from_schedule_ms']['p50'])} / "
+            f"{_num(s['ttft_from_schedule_ms'].get('p50'))} / "
             f"{_num(s['ttft_from_schedule_ms'].get('p99'))}",
         ),
         _line(
             "Median / P99 E2EL (ms):",
-            f"{_num(s['e2el_from_schedule_ms']['p50'])} / "
+            f"{_num(s['e2el_from_schedule_ms'].get('p50'))} / "
             f"{_num(s['e2el_from_schedule_ms'].get('p99'))}",
         ),
         _line(
             "Schedule lag median / P99 / max (ms):",
-            f"{_num(s['schedule_lag_ms']['p50'], 3)} / "
+            f"{_num(s['schedule_lag_ms'].get('p50'), 3)} / "
             f"{_num(s['schedule_lag_ms'].get('p99'), 3)} / "
-            f"{_num(s['schedule_lag_ms']['max'], 3)}",
+            f"{_num(s['schedule_lag_ms'].get('max'), 3)}",
         ),
     ]
     connect = s.get("connect_ms") or {}
@@ -274,7 +281,8 @@ def table(doc: dict[str, Any]) -> str:
         out.append(
             _line(
                 "Client queue median / P99 (ms):",
-                f"{_num(s['client_queue_ms']['p50'])} / {_num(s['client_queue_ms'].get('p99'))}",
+                f"{_num(s['client_queue_ms'].get('p50'))} / "
+                f"{_num(s['client_queue_ms'].get('p99'))}",
             )
         )
     out += [
@@ -289,14 +297,14 @@ def table(doc: dict[str, Any]) -> str:
 
 
 def _lengths(d: dict[str, Any]) -> str:
-    return f"{_num(d['mean'], 1)} / {_num(d['min'], 0)} / {_num(d['max'], 0)}"
+    return f"{_num(d.get('mean'), 1)} / {_num(d.get('min'), 0)} / {_num(d.get('max'), 0)}"
 
 
 def _servers(doc: dict[str, Any]) -> list[str]:
-    server = doc.get("server_all")
+    server = _mapping(doc.get("server_all"))
     if not server:
         return []
-    gap = doc.get("gap_ms", {})
+    gap = _mapping(doc.get("gap_ms"))
     out = [_section("Server side (scraped /metrics)")]
     for key, label in (
         ("ttft_ms", "TTFT"),
@@ -304,7 +312,7 @@ def _servers(doc: dict[str, Any]) -> list[str]:
         ("e2e_ms", "E2E"),
         ("queue_ms", "Queue time"),
     ):
-        q = server.get(key, {})
+        q = _mapping(server.get(key))
         out.append(
             _line(
                 f"Server {label} p50 / p90 / p99 (ms):",
@@ -312,14 +320,14 @@ def _servers(doc: dict[str, Any]) -> list[str]:
             )
         )
     for key, label in (("ttft", "TTFT"), ("itl", "ITL"), ("e2el", "E2E")):
-        g = gap.get(key, {})
+        g = _mapping(gap.get(key))
         out.append(
             _line(
                 f"Client minus server {label} mean/p50/p99:",
                 f"{_num(g.get('mean'))} / {_num(g.get('p50'))} / {_num(g.get('p99'))}",
             )
         )
-    kv = server.get("kv_cache_usage", {})
+    kv = _mapping(server.get("kv_cache_usage"))
     out.append(
         _line("KV cache usage mean / max:", f"{_pct(kv.get('mean'))} / {_pct(kv.get('max'))}")
     )
@@ -327,15 +335,28 @@ def _servers(doc: dict[str, Any]) -> list[str]:
     return out
 
 
-def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{v:.1%}"
+def _mapping(value: object) -> dict[str, Any]:
+    """Optional parts of a saved result: what is not a mapping reads as empty."""
+    return value if isinstance(value, dict) else {}
+
+
+def _pct(v: object) -> str:
+    if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
+        return "-"
+    return f"{v:.1%}"
 
 
 def _warnings(doc: dict[str, Any]) -> list[str]:
     s, client = doc["summary"], doc["client"]
     notes = []
-    notes += [f"PROBLEM: {p}" for p in client.get("problems", [])]
-    if not doc["complete"]:
+    notes += [f"PROBLEM: {p}" for p in client.get("problems") or []]
+    if doc.get("state") == "killed":
+        notes.append(
+            "KILLED: the run's process ended without writing its summary (result.json still "
+            f"said running): these numbers are rebuilt from the {s['completed'] + s['failed']} "
+            "request(s) in records.jsonl; requests in flight when it died are not counted."
+        )
+    elif not doc["complete"]:
         notes.append(
             "INTERRUPTED: partial results, from the requests that finished "
             f"({s.get('cancelled', 0)} were cut off and are left out)."
@@ -343,7 +364,7 @@ def _warnings(doc: dict[str, Any]) -> list[str]:
     if client["saturated"]:
         notes.append(
             "CLIENT SATURATED: these numbers measure the load generator, not only "
-            "the server (" + "; ".join(client["reasons"]) + "). Use --workers or "
+            "the server (" + "; ".join(str(r) for r in client["reasons"]) + "). Use --workers or "
             "a lower rate."
         )
     if s["short_outputs"]:
@@ -358,8 +379,8 @@ def _warnings(doc: dict[str, Any]) -> list[str]:
         )
     elif s["multi_token_chunks"] is None:
         notes.append("The server did not report tokens per chunk; ITL is per chunk.")
-    for server in doc.get("servers", []):
-        if server.get("errors"):
+    for server in doc.get("servers") or []:
+        if isinstance(server, dict) and server.get("errors"):
             notes.append(f"Scraping {server['url']} failed: {server['errors'][0]}")
     if s["failed"]:
         kinds = ", ".join(f"{k}: {v}" for k, v in sorted(s["errors"].items()))

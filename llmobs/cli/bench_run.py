@@ -4,7 +4,6 @@ the target (a server, or the emulator started here), SIGTERM as Ctrl-C, and exit
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from llmobs import strictjson
 from llmobs.cli.bench_options import build_config, given, run_options
 from llmobs.errors import ConfigError, LlmobsError
 
@@ -88,7 +88,7 @@ def show(run: Run, as_json: bool, plot: Path | None) -> None:
     from llmobs.bench.report import table
 
     if as_json:
-        click.echo(json.dumps(run.doc, indent=2))
+        click.echo(strictjson.dumps(run.doc, indent=2))
     else:
         click.echo(table(run.doc))
     if plot is not None:
@@ -155,14 +155,17 @@ def run(
 def report(result: Path, plot: Path | None, as_json: bool) -> None:
     """Print a saved run again (its folder or its result.json), and plot it.
 
-    A run killed before it finished gets its summary rebuilt from its records."""
-    from llmobs.bench.harness import load_run
+    A run killed before it finished gets its summary rebuilt from its records; records that
+    are missing or have bad lines are warned of, not fatal."""
+    from llmobs.bench.saved import load_saved
 
     try:
-        saved = load_run(result)
+        saved = load_saved(result)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    if plot is not None and not saved.records:
-        say("the run's records.jsonl is missing: plotting needs it")
+    for warning in saved.warnings:
+        say(f"warning: {warning}")
+    if plot is not None and not saved.run.records:
+        say("the run has no records to plot (records.jsonl is missing or empty)")
         plot = None
-    show(saved, as_json, plot)
+    show(saved.run, as_json, plot)

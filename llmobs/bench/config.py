@@ -26,7 +26,6 @@ StrictInt = Annotated[int, Strict()]
 StrictFloat = Annotated[float, Strict()]
 PositiveInt = Annotated[int, Strict(), Field(gt=0)]
 PositiveFloat = Annotated[float, Strict(), Field(gt=0)]
-FinitePositive = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
 
 
 class RunConfig(StrictModel):
@@ -64,7 +63,7 @@ class RunConfig(StrictModel):
         None,
         description=(f"Requests to send (default {DEFAULT_PROMPTS} when no duration is given)."),
     )
-    duration: FinitePositive | None = Field(
+    duration: PositiveFloat | None = Field(
         None, description=("Send for this many seconds instead of a number of requests.")
     )
     warmup: StrictInt = Field(
@@ -89,7 +88,7 @@ class RunConfig(StrictModel):
         ),
     )
     dataset_path: Path | None = Field(None, description="The ShareGPT or trace file.")
-    time_scale: FinitePositive = Field(1.0, description="Trace replay: multiply timestamps.")
+    time_scale: PositiveFloat = Field(1.0, description="Trace replay: multiply timestamps.")
     tokenizer: str | None = Field(
         None,
         description=(
@@ -104,7 +103,7 @@ class RunConfig(StrictModel):
     scrape: tuple[str, ...] = Field(
         (), description=("Engine /metrics URLs to scrape during the run (server-side truth).")
     )
-    scrape_interval: FinitePositive = Field(2.0, description="Seconds between scrapes.")
+    scrape_interval: PositiveFloat = Field(2.0, description="Seconds between scrapes.")
     workers: PositiveInt = Field(1, description="Load-generator processes.")
     timeout_s: PositiveFloat | None = Field(
         None,

@@ -1,4 +1,4 @@
-"""When to send: arrival offsets of an open-loop load, drawn up front from one seeded RNG.
+"""When to send: arrival offsets of an open-loop load, drawn from one seeded RNG.
 
 Gaps are gamma-distributed with shape ``burstiness`` and mean ``1/rate`` (vLLM's
 ``--burstiness``): 1 is a Poisson process (exponential gaps), below 1 burstier, above 1 more
@@ -11,11 +11,15 @@ the unscaled process and its random count. Pure.
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Iterator
 
 import numpy as np
 
 from llmobs.errors import ConfigError
+
+STREAM_BATCH = 4096
 
 
 def offsets(
@@ -45,16 +49,38 @@ def offsets(
     return [float(t) for t in times]
 
 
+def stream(rate: float, burstiness: float = 1.0, seed: int = 0) -> Iterator[float]:
+    """Send times of an endless run at ``rate``, drawn lazily in batches (memory does not
+    grow with the run's length); the same draws, in the same order, as ``offsets``."""
+    if math.isinf(burstiness):
+        t = 0.0
+        while True:
+            t += 1.0 / rate
+            yield t
+    rng = np.random.default_rng(seed)
+    total = 0.0
+    while True:
+        gaps = rng.gamma(shape=burstiness, scale=1.0 / (rate * burstiness), size=STREAM_BATCH)
+        times = np.cumsum(gaps) + total
+        total = float(times[-1])
+        yield from (float(t) for t in times)
+
+
 def offsets_for_duration(
     duration: float, rate: float, burstiness: float = 1.0, seed: int = 0
 ) -> list[float]:
     """All send times before ``duration`` seconds (an open-ended run with a time limit)."""
     if math.isinf(rate):
         raise ConfigError("--duration needs a finite --request-rate")
-    expected = rate * duration
-    batch = max(16, int(expected + 6 * math.sqrt(expected) + 16))
-    while True:
-        times = offsets(batch, rate, burstiness, seed, exact=False)
-        if times and times[-1] >= duration:
-            return [t for t in times if t < duration]
-        batch *= 2
+    return list(itertools.takewhile(lambda t: t < duration, stream(rate, burstiness, seed)))
+
+
+def planned(count: int | None, duration: float | None, rate: float) -> float:
+    """How many requests a plan holds: ``count``, or about ``rate * duration`` (inf when
+    that overflows)."""
+    if duration is None:
+        return float(count or 0)
+    try:
+        return rate * duration
+    except OverflowError:
+        return math.inf

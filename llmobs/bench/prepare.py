@@ -4,23 +4,31 @@ Everything here happens before anything is timed, and every failure is one of ll
 errors with a message: a server that cannot be reached, one that is not OpenAI-compatible,
 a model it does not serve, a tokenizer folder that cannot be read. Calibration that fails
 half-way (``/tokenize`` starts refusing) falls back to approximate lengths, and says so.
+A plan of more than ``MAX_REQUESTS`` requests is refused before the server is contacted: the
+workload is held in memory. Server text in a message has the API key redacted.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
 
+from llmobs import strictjson
 from llmobs.bench import arrivals, calibrate, workload
+from llmobs.bench.client import reason
 from llmobs.bench.config import DEFAULT_PROMPTS, RunConfig
 from llmobs.bench.runner import Target
 from llmobs.bench.workload import RequestSpec
 from llmobs.errors import ConfigError, LlmobsError, TargetError, TargetUnreachable
+from llmobs.secrets import Redactor
 from llmobs.sim.tokenizer import load as load_tokenizer
+
+MAX_REQUESTS = 1_000_000  # one run's plan; each request's prompt is built before sending
+MODELS_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -39,38 +47,66 @@ def base_of(url: str) -> tuple[str, str | None]:
     return root, None
 
 
-async def models_of(base: str, headers: dict[str, str], required: bool) -> list[str]:
+async def models_of(
+    base: str, headers: dict[str, str], required: bool, redactor: Redactor | None = None
+) -> list[str]:
     """What ``/v1/models`` lists. Unreachable is always an error; an answer that is not a
     model list is one only when the model must be looked up (no ``--model``)."""
     url = base + "/v1/models"
+    redactor = redactor or Redactor()
     try:
         async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=MODELS_TIMEOUT_S)) as session,
             session.get(url, headers=headers) as response,
         ):
             status = response.status
-            text = await response.text()
+            kind = response.headers.get("Content-Type", "no content type")
+            text = redactor.text(await response.text(errors="replace"))
     except (aiohttp.ClientError, TimeoutError) as exc:
+        _, why = reason(exc, url, MODELS_TIMEOUT_S if isinstance(exc, TimeoutError) else None)
         raise TargetUnreachable(
-            f"cannot reach {base}: {exc or type(exc).__name__}; is the server running, and is "
+            f"cannot reach {base}: {redactor.text(why)}; is the server running, and is "
             "--base-url right?"
         ) from None
     if status in (401, 403):
         raise TargetError(f"{url} answered HTTP {status}: give --api-key (or OPENAI_API_KEY)")
     try:
-        doc = json.loads(text) if status == 200 else None
-    except ValueError:
+        doc = strictjson.loads(text) if status == 200 else None
+    except (ValueError, RecursionError):
         doc = None
     data = doc.get("data") if isinstance(doc, dict) else None
     if not isinstance(data, list):
         if not required:
             return []
-        why = f"HTTP {status}" if status != 200 else "no model list"
+        why = f"HTTP {status}" if status != 200 else f"no model list ({kind})"
         raise TargetError(
             f"{url} answered {why} ({text.strip()[:200]!r}): is this an OpenAI-compatible "
             "server? With a gateway that has no /v1/models, give --model"
         )
     return [str(m.get("id")) for m in data if isinstance(m, dict)]
+
+
+def check_plan(cfg: RunConfig) -> None:
+    """Refuse a plan too large to hold (``MAX_REQUESTS``), before anything is built.
+
+    Raises:
+        ConfigError: the plan has more requests than ``MAX_REQUESTS``.
+    """
+    if cfg.dataset == "trace":
+        return  # as many as the file has rows
+    count = arrivals.planned(cfg.num_prompts, cfg.duration, cfg.request_rate)
+    if count <= MAX_REQUESTS:
+        return
+    shown = "more than 10^300" if math.isinf(count) else f"about {count:,.0f}"
+    plan = (
+        f"--request-rate {cfg.request_rate:g} for --duration {cfg.duration:g}s"
+        if cfg.duration is not None
+        else f"--num-prompts {cfg.num_prompts}"
+    )
+    raise ConfigError(
+        f"{plan} plans {shown} requests; one run holds at most {MAX_REQUESTS:,} (its "
+        "workload is built before sending): lower the rate, the duration or the count"
+    )
 
 
 def _warmup(
@@ -160,10 +196,13 @@ async def _counter(
 
 
 async def prepare(cfg: RunConfig, base_url: str, api_key: str | None) -> Prepared:
+    check_plan(cfg)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    secrets = (api_key,) if api_key else ()
+    redactor = Redactor(secrets)
     base, note = base_of(base_url)
     notes = [note] if note else []
-    models = await models_of(base, headers, required=cfg.model is None)
+    models = await models_of(base, headers, cfg.model is None, redactor)
     model = cfg.model
     if model is None:
         if not models:
@@ -172,7 +211,7 @@ async def prepare(cfg: RunConfig, base_url: str, api_key: str | None) -> Prepare
     elif models and model not in models:
         raise TargetError(f"model {model!r} is not served by {base}; it serves: "
                           + ", ".join(models))  # fmt: skip
-    target = Target(base + cfg.endpoint, model, cfg.chat, headers, cfg.timeout_s)
+    target = Target(base + cfg.endpoint, model, cfg.chat, headers, cfg.timeout_s, secrets)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
         counter = await _counter(cfg, session, base, model, headers, notes)
         exact = counter is not None and cfg.dataset != "sharegpt"
@@ -191,9 +230,10 @@ async def prepare(cfg: RunConfig, base_url: str, api_key: str | None) -> Prepare
             if exact and counter is not None:
                 specs = await calibrate.calibrate(specs, counter, vocabulary)
         except (LookupError, aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
+            why = redactor.text(str(exc)) or type(exc).__name__
             notes.append(
-                f"calibrating prompt lengths failed ({exc or type(exc).__name__}): lengths are "
-                "approximate; the real ones come from usage.prompt_tokens"
+                f"calibrating prompt lengths failed ({why}): lengths are approximate; the real "
+                "ones come from usage.prompt_tokens"
             )
             specs = build_specs(cfg, vocabulary)
     return Prepared(target, specs, notes)

@@ -11,10 +11,11 @@ time spent opening a new connection before sending, when one was opened (not in 
 
 from __future__ import annotations
 
-import json
 from array import array
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from llmobs import strictjson
 
 
 @dataclass
@@ -48,11 +49,11 @@ class RequestRecord:
         data = asdict(self)
         data["chunk_times"] = [round(t, 6) for t in self.chunk_times]
         data["chunk_tokens"] = list(self.chunk_tokens)
-        return json.dumps(data, separators=(",", ":"))
+        return strictjson.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, line: str) -> RequestRecord:
-        data: dict[str, Any] = json.loads(line)
+        data: dict[str, Any] = strictjson.loads(line)
         data["chunk_times"] = array("d", data.get("chunk_times", []))
         data["chunk_tokens"] = array("l", data.get("chunk_tokens", []))
         return cls(**data)

@@ -34,6 +34,7 @@ class Target:
     chat: bool
     headers: dict[str, str] = field(default_factory=dict)
     timeout_s: float | None = None
+    secrets: tuple[str, ...] = ()  # redacted from whatever the server sends back
 
 
 @dataclass
@@ -100,12 +101,13 @@ async def run_load(
 
     async def one(session: aiohttp.ClientSession, spec: RequestSpec, record: RequestRecord) -> None:
         body = payload(target.model, spec.prompt, spec.max_tokens, target.chat)
+        args = (session, target.url, body, headers, record, clock, target.chat, target.secrets)
         try:
             if limit is None:
-                await send(session, target.url, body, headers, record, clock, target.chat)
+                await send(*args)
             else:
                 async with limit:
-                    await send(session, target.url, body, headers, record, clock, target.chat)
+                    await send(*args)
         finally:
             if record.error_kind is None and not record.ok and record.sent is None:
                 record.error, record.error_kind = "never sent (interrupted)", "cancelled"

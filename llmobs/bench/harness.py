@@ -4,7 +4,7 @@ A run directory holds ``result.json`` (schema in docs/bench.md) and ``records.js
 line per request, written as it finishes). ``result.json`` is written first with
 ``"state": "running"`` and no summary, then replaced (atomically) when the run ends, however it
 ends; a run killed outright leaves the placeholder and the records, from which ``load_run``
-rebuilds the summary. With no server given, the emulator is started in this process.
+rebuilds the summary. With no server given, the emulator is started as a child process.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from llmobs.bench.serverside import Series, series_from_json
 from llmobs.bench.session import config_json, execute, result
 from llmobs.config import validate
 from llmobs.errors import ConfigError
-from llmobs.sim.background import BackgroundSim
+from llmobs.sim.child import ChildSim
 from llmobs.sim.cluster import parse_pd
 from llmobs.sim.config import EngineSettings, describe
 
@@ -97,8 +97,10 @@ class Emulated:
 
 @contextlib.contextmanager
 def emulator(cfg: RunConfig) -> Iterator[Emulated]:
-    """The built-in emulator (one vLLM instance, or ``sim_pd`` behind the PD proxy), served
-    from a background thread for as long as the block runs."""
+    """The built-in emulator (one vLLM instance, or ``sim_pd`` behind the PD proxy), run in
+    a child process of its own for as long as the block runs: sharing this process would
+    take CPU time from the load generator and saturate it. Bad settings raise ConfigError
+    before it starts; the child is stopped and reaped however the block ends."""
     settings: dict[str, Any] = {}
     if cfg.sim_model is not None:
         settings["model"] = cfg.sim_model
@@ -106,7 +108,7 @@ def emulator(cfg: RunConfig) -> Iterator[Emulated]:
         settings["hardware"] = cfg.sim_hardware
     engine = validate(EngineSettings, settings, "emulator settings")
     roles = parse_pd(cfg.sim_pd) if cfg.sim_pd else None
-    sim = BackgroundSim(engine, roles=roles)
+    sim = ChildSim(engine, roles=roles)
     try:
         layout = f" as {cfg.sim_pd.upper()} behind a PD proxy" if cfg.sim_pd else ""
         yield Emulated(sim.url, sim.metrics_urls(), describe(sim.resolved) + layout)

@@ -5,12 +5,15 @@ the replica's timestamped snapshots (``(seconds, EngineSnapshot)``, oldest first
 clock). ``aggregate`` groups members by key and reads each group over the window ending at
 ``now`` with the rules of ``llmobs.window``: histogram increases merged over the replicas
 (PromQL's ``sum by (le) (increase(...))``) and their quantiles, rates summed, gauges over the
-replicas that are up. It knows nothing of HTTP or Kubernetes: the exporter's scrape loops,
+replicas that are up. A replica counts in its role from the start, up or not: one whose model
+is not known yet (it has never answered) takes the model of its role's other replicas
+(``settle_models``). It knows nothing of HTTP or Kubernetes: the exporter's scrape loops,
 the virtual-time cluster and a test feed it the same way. Pure: no I/O.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -37,12 +40,37 @@ class Member:
 
     ``continuous``: its counters never go back (the exporter carries them over restarts), so
     an increase is the last value minus the first and the points in between are not read.
+    ``model_known``: False while its model is neither configured nor reported (``key.model``
+    is then ``""``, a placeholder ``settle_models`` replaces).
     """
 
     key: RoleKey
     up: bool
     points: Sequence[Point]
     continuous: bool = False
+    model_known: bool = True
+
+
+def settle_models(members: Iterable[Member]) -> list[Member]:
+    """``members`` with each one of unknown model keyed by the model of the other replicas
+    of its ``namespace, group, role`` when they know exactly one (a replica that has never
+    answered counts in its real role, not in a role of its own); with none or several, it
+    stays ``""``: there is no telling which it serves."""
+    listed = list(members)
+    known: dict[tuple[str, str, str], set[str]] = {}
+    for member in listed:
+        if member.model_known:
+            k = member.key
+            known.setdefault((k.namespace, k.group, k.role), set()).add(k.model)
+    settled = []
+    for member in listed:
+        k = member.key
+        models = known.get((k.namespace, k.group, k.role), set())
+        if not member.model_known and len(models) == 1:
+            key = RoleKey(k.namespace, k.group, k.role, next(iter(models)))
+            member = dataclasses.replace(member, key=key)
+        settled.append(member)
+    return settled
 
 
 def _finite(value: float | None) -> float | None:
@@ -121,9 +149,10 @@ def aggregate(
     window_s: float,
     quantiles: Sequence[float],
 ) -> Observation:
-    """Every role of ``members`` over the window ending at ``now``, sorted by key."""
+    """Every role of ``members`` over the window ending at ``now``, sorted by key (a member
+    of unknown model counted in its role: ``settle_models``)."""
     by_key: dict[RoleKey, list[Member]] = {}
-    for member in members:
+    for member in settle_models(members):
         by_key.setdefault(member.key, []).append(member)
     roles = tuple(
         observe_role(

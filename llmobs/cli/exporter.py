@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from llmobs import exitcodes
 from llmobs.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -84,7 +85,9 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     multiple=True,
     metavar="URL[,role=R][,model=M][,engine=E]...",
     help="A static target, repeatable: the engine's /metrics URL or HOST:PORT, with "
-    "optional role (prefill, decode, both), model, engine, namespace, group, pod.",
+    "optional role (prefill, decode, both), model, engine, namespace, group, pod, "
+    "bearer_token_file; each key once. A user:password@ in the URL is used for the "
+    "request and never shown.",
 )
 @click.option(
     "--kubernetes",
@@ -160,7 +163,7 @@ def exporter(config_path: Path | None, **options: Any) -> None:
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(config, ready))
-    except ConfigError as exc:
+    except ConfigError as exc:  # a secret file, two targets as one, a port in use
         click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    click.echo("stopped")
+        sys.exit(exitcodes.USAGE)
+    click.echo("stopped")  # a service stopped on purpose (SIGTERM, Ctrl-C) exits 0

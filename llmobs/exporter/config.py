@@ -2,7 +2,9 @@
 
 A config names static targets, a Kubernetes discovery, or both, plus how to scrape and the
 role window. ``--target URL[,role=prefill][,model=M]...`` flags become ``StaticTarget``s
-through ``parse_target_flag``. Everything is checked before the first scrape.
+through ``parse_target_flag``. Credentials are fields as in Prometheus's scrape config
+(``bearer_token_file``, ``basic_auth``); the files they name are read by ``targets`` at start.
+Everything is checked before the first scrape. No I/O here.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from llmobs.config import StrictModel, read_yaml, validate
 from llmobs.errors import ConfigError
 from llmobs.exposition.parser import DEFAULT_MAX_BYTES
 from llmobs.scrape.fetch import normalize_url
+from llmobs.secrets import SECRET, Redactor, display_url, url_credentials
 from llmobs.window import DEFAULT_QUANTILES
 
 Engine = Literal["vllm", "sglang", "dynamo"]
@@ -33,9 +36,67 @@ DEFAULT_GROUP_LABELS: tuple[str, ...] = (
     "app.kubernetes.io/instance",
 )
 DEFAULT_MODEL_LABELS: tuple[str, ...] = ("llm-d.ai/model", "app.kubernetes.io/model")
+KNOWN_ROLES: tuple[str, ...] = (names.ROLE_BOTH, names.ROLE_PREFILL, names.ROLE_DECODE)
+
+# The role window keeps every snapshot of every target inside it: a bound on the snapshots
+# it holds per target keeps the memory finite and known.
+MAX_WINDOW_SCRAPES = 10_000
 
 
-class StaticTarget(StrictModel):
+def _without_secrets(url: str, message: str) -> str:
+    """``message`` about ``url`` with the URL's password (or, unparsable, its userinfo) hidden."""
+    credentials = url_credentials(url)
+    if credentials is not None:
+        return Redactor(credentials.secrets).text(message)
+    if "@" in url:
+        return message.replace(url.rpartition("@")[0], SECRET)
+    return message
+
+
+class BasicAuth(StrictModel):
+    """HTTP basic authentication, spelled as in Prometheus's scrape config."""
+
+    username: str = Field(description="The user name.")
+    password_file: str | None = Field(
+        default=None,
+        description="File holding the password, read once at start (surrounding whitespace "
+        "dropped); it is only ever put into the request's Authorization header.",
+    )
+    password: str | None = Field(
+        default=None,
+        repr=False,
+        description="The password itself. Discouraged: config files are copied, committed "
+        "and shown; prefer password_file (a mounted Secret).",
+    )
+
+    @model_validator(mode="after")
+    def _one_password(self) -> BasicAuth:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give password_file or password, not both")
+        return self
+
+
+class Auth(StrictModel):
+    """How requests to a target authenticate: a bearer token or basic auth (not both). A
+    URL's own ``user:password@`` is basic auth too."""
+
+    bearer_token_file: str | None = Field(
+        default=None,
+        description="File holding a bearer token (e.g. a service-account token), read once "
+        "at start; sent as 'Authorization: Bearer ...' and never shown.",
+    )
+    basic_auth: BasicAuth | None = Field(
+        default=None, description="HTTP basic auth: username and password_file (or password)."
+    )
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> Auth:
+        if self.bearer_token_file is not None and self.basic_auth is not None:
+            raise ValueError("give bearer_token_file or basic_auth, not both")
+        return self
+
+
+class StaticTarget(Auth):
     """One engine endpoint given by address."""
 
     url: str = Field(description="The engine's /metrics URL, or HOST:PORT (then /metrics).")
@@ -51,7 +112,10 @@ class StaticTarget(StrictModel):
     namespace: str = Field(default="", description="Value of the namespace label.")
     group: str = Field(default="", description="Value of the group label (RBG, Deployment).")
     pod: str | None = Field(
-        default=None, description="Value of the pod label; by default HOST:PORT of the URL."
+        default=None,
+        description="Value of the pod label; by default HOST:PORT of the URL, and "
+        "HOST:PORT/PATH?QUERY when another target has the same HOST:PORT (never the "
+        "user or password).",
     )
 
     @model_validator(mode="after")
@@ -59,13 +123,20 @@ class StaticTarget(StrictModel):
         try:
             normalize_url(self.url)
         except ConfigError as exc:
-            raise ValueError(str(exc)) from None
+            raise ValueError(_without_secrets(self.url, str(exc))) from None
         if not self.role:
             raise ValueError("role must not be empty")
+        if url_credentials(self.url) is not None and (
+            self.basic_auth is not None or self.bearer_token_file is not None
+        ):
+            raise ValueError(
+                f"{display_url(self.url)} has credentials in the URL and in "
+                "basic_auth/bearer_token_file: give them once"
+            )
         return self
 
 
-class KubernetesDiscovery(StrictModel):
+class KubernetesDiscovery(Auth):
     """Find engine pods with a watch on the Kubernetes API."""
 
     namespaces: list[str] = Field(
@@ -133,11 +204,21 @@ class ExporterConfig(StrictModel):
     max_bytes: int = Field(default=DEFAULT_MAX_BYTES, ge=1, description="Largest body accepted.")
     concurrency: int = Field(default=64, ge=1, description="Scrapes in flight at most.")
     window_s: float = Field(
-        default=60.0, gt=0, description="Sliding window of the role signals, in seconds."
+        default=60.0,
+        gt=0,
+        description="Sliding window of the role signals, in seconds: from two to "
+        f"{MAX_WINDOW_SCRAPES} scrape intervals (the exporter keeps every snapshot in it).",
     )
     quantiles: list[float] = Field(
         default_factory=lambda: list(DEFAULT_QUANTILES),
         description="Quantiles of the role latency signals.",
+    )
+    roles: list[str] = Field(
+        default_factory=lambda: list(KNOWN_ROLES),
+        min_length=1,
+        description="The roles a static target (and kubernetes.default_role) may name; a "
+        "role not listed is refused as a typo. Add your own (e.g. router) here. Roles read "
+        "from pod labels are taken as they are.",
     )
     host: str = Field(default="0.0.0.0", description="Address the exporter listens on.")
     port: int = Field(default=9400, ge=0, le=65535, description="Port; 0 picks a free one.")
@@ -150,34 +231,56 @@ class ExporterConfig(StrictModel):
             raise ValueError("timeout_s must not exceed interval_s")
         if self.window_s < 2 * self.interval_s:
             raise ValueError("window_s must be at least two scrape intervals")
+        if self.window_s > MAX_WINDOW_SCRAPES * self.interval_s:
+            raise ValueError(
+                f"window_s holds at most {MAX_WINDOW_SCRAPES} scrape intervals "
+                f"({MAX_WINDOW_SCRAPES * self.interval_s:g}s at interval_s "
+                f"{self.interval_s:g}): shorten the window or scrape less often"
+            )
         if any(not 0 < q < 1 for q in self.quantiles):
             raise ValueError("quantiles must lie strictly between 0 and 1")
+        for i, target in enumerate(self.targets):
+            self._known_role(target.role, f"targets.{i} ({display_url(target.url)})")
+        if self.kubernetes is not None:
+            self._known_role(self.kubernetes.default_role, "kubernetes.default_role")
         return self
+
+    def _known_role(self, role: str, where: str) -> None:
+        if role not in self.roles:
+            raise ValueError(
+                f"{where}: role {role!r} is not one of {', '.join(self.roles)}; "
+                "fix the typo, or add the role to roles: in the config"
+            )
 
     @property
     def scrape_timeout_s(self) -> float:
         return self.timeout_s if self.timeout_s is not None else 0.8 * self.interval_s
 
 
-TARGET_KEYS = frozenset(StaticTarget.model_fields) - {"url"}
+# The fields a --target flag may set: every plain one (basic_auth is a mapping: use the
+# URL's user:password@, or a config file).
+TARGET_KEYS = frozenset(StaticTarget.model_fields) - {"url", "basic_auth"}
 
 
 def parse_target_flag(text: str) -> dict[str, str]:
     """``URL[,key=value]...`` → the fields of a ``StaticTarget``.
 
     Raises:
-        ConfigError: a part is not ``key=value`` or names an unknown key.
+        ConfigError: a part is not ``key=value``, names an unknown key, or repeats one.
     """
     url, *parts = text.split(",")
+    shown = display_url(url.strip())
     fields = {"url": url.strip()}
     for part in parts:
         key, sep, value = part.partition("=")
         key = key.strip()
         if not sep or key not in TARGET_KEYS:
             raise ConfigError(
-                f"--target {text!r}: {part!r} is not KEY=VALUE with KEY one of "
+                f"--target {shown}: {part!r} is not KEY=VALUE with KEY one of "
                 f"{', '.join(sorted(TARGET_KEYS))}"
             )
+        if key in fields:
+            raise ConfigError(f"--target {shown}: {key} is given twice; give each key once")
         fields[key] = value.strip()
     return fields
 

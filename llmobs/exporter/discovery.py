@@ -26,6 +26,7 @@ from llmobs.errors import ConfigError
 from llmobs.exporter.config import KubernetesDiscovery
 from llmobs.exporter.pods import pod_key, pod_target
 from llmobs.exporter.state import Target
+from llmobs.secrets import Credentials
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +98,10 @@ class PodWatcher:
         namespace: str | None,
         api: k8s.ApiClient,
         sink: Sink,
+        credentials: Credentials | None = None,
     ) -> None:
         self.settings = settings
+        self.credentials = credentials
         self.namespace = namespace
         self.core = k8s.CoreV1Api(api)
         self.sink = sink
@@ -124,14 +127,15 @@ class PodWatcher:
     def _relist(self) -> str:
         response = self._list(label_selector=self.settings.label_selector, _preload_content=False)
         body = json.loads(response.data)
-        targets = [t for t in (pod_target(p, self.settings) for p in body.get("items", [])) if t]
+        found = (pod_target(p, self.settings, self.credentials) for p in body.get("items", []))
+        targets = [t for t in found if t]
         self.sink.sync(self.namespace, targets)
         return str(body.get("metadata", {}).get("resourceVersion", ""))
 
     def _apply(self, kind: str, pod: dict[str, Any]) -> None:
         meta = pod.get("metadata") or {}
         key = pod_key(str(meta.get("namespace", "")), str(meta.get("name", "")))
-        target = None if kind == "DELETED" else pod_target(pod, self.settings)
+        target = None if kind == "DELETED" else pod_target(pod, self.settings, self.credentials)
         if target is None:
             self.sink.remove(key)
         else:
@@ -185,6 +189,11 @@ class PodWatcher:
         self.sink.error()
 
 
-def watchers(settings: KubernetesDiscovery, api: k8s.ApiClient, sink: Sink) -> list[PodWatcher]:
+def watchers(
+    settings: KubernetesDiscovery,
+    api: k8s.ApiClient,
+    sink: Sink,
+    credentials: Credentials | None = None,
+) -> list[PodWatcher]:
     scopes: list[str | None] = list(settings.namespaces) or [None]
-    return [PodWatcher(settings, ns, api, sink) for ns in scopes]
+    return [PodWatcher(settings, ns, api, sink, credentials) for ns in scopes]

@@ -15,6 +15,7 @@ from typing import Any
 
 from llmobs.exporter.config import KubernetesDiscovery
 from llmobs.exporter.state import Target
+from llmobs.secrets import Credentials
 
 KEY_PREFIX = "k8s:"
 PORT_ANNOTATION = "prometheus.io/port"
@@ -96,8 +97,13 @@ def owner_group(pod: Mapping[str, Any]) -> str:
     return ""
 
 
-def pod_target(pod: Mapping[str, Any], settings: KubernetesDiscovery) -> Target | None:
-    """The target a pod is, or None when it should not be scraped (not ready, no port)."""
+def pod_target(
+    pod: Mapping[str, Any],
+    settings: KubernetesDiscovery,
+    credentials: Credentials | None = None,
+) -> Target | None:
+    """The target a pod is, or None when it should not be scraped (not ready, no port).
+    ``credentials`` (read from the settings' files at start) authenticate its scrapes."""
     if not is_ready(pod):
         return None
     port = metrics_port(pod, settings)
@@ -122,4 +128,5 @@ def pod_target(pod: Mapping[str, Any], settings: KubernetesDiscovery) -> Target 
         group=_first(labels, settings.group_labels) or owner_group(pod),
         model=_first(labels, settings.model_labels),
         engine=settings.engine,
+        credentials=credentials,
     )

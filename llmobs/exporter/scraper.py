@@ -106,6 +106,7 @@ class Scraper:
                     clock=self.clock,
                     wanted=engines.WANTED,  # only what the catalogs read
                     like=state.like(),
+                    credentials=state.target.credentials,
                 )
             if self.states.get(key) is not state:
                 return  # removed or replaced while the scrape was in flight

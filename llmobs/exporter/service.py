@@ -2,7 +2,8 @@
 
 Endpoints: ``/metrics`` (the collector), ``/v1/roles`` (the role snapshot as JSON, what the
 autoscaler reads), ``/v1/targets`` (every target with its health and last error) and
-``/healthz``. ``serve`` runs until cancelled.
+``/healthz``. Every JSON body is strict (``llmobs.strictjson``: a non-finite number is
+``null``), and no URL or error it serves holds a credential. ``serve`` runs until cancelled.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.process_collector import ProcessCollector
 
-from llmobs import observation
+from llmobs import observation, strictjson
 from llmobs.clock import SYSTEM, Clock
 from llmobs.errors import ConfigError
 from llmobs.exporter import discovery
@@ -27,36 +27,20 @@ from llmobs.exporter.config import ExporterConfig
 from llmobs.exporter.pods import KEY_PREFIX
 from llmobs.exporter.scraper import Scraper
 from llmobs.exporter.state import Target
+from llmobs.exporter.targets import credentials, static_targets
 from llmobs.exposition.writer import CONTENT_TYPE
-from llmobs.scrape.fetch import normalize_url
 
 log = logging.getLogger(__name__)
 
 
-def static_targets(config: ExporterConfig) -> list[Target]:
-    """The configured static targets. Raises ConfigError when a URL is listed twice."""
-    found: dict[str, Target] = {}
-    for item in config.targets:
-        url = normalize_url(item.url)
-        if url in found:
-            raise ConfigError(f"target {url} is listed twice; give each target once")
-        parts = urlsplit(url)
-        found[url] = Target(
-            key=url,
-            url=url,
-            namespace=item.namespace,
-            pod=item.pod or parts.netloc,
-            role=item.role,
-            group=item.group,
-            model=item.model,
-            engine=item.engine,
-        )
-    return list(found.values())
-
-
 class Exporter:
     def __init__(self, config: ExporterConfig, clock: Clock = SYSTEM) -> None:
+        """Raises ConfigError: two static targets share an identity, or a secret file
+        cannot be read (both are read here, before anything is served)."""
         self.config = config
+        self.static = static_targets(config)
+        kube = config.kubernetes
+        self.pod_credentials = credentials(kube, "kubernetes") if kube is not None else None
         self.scraper = Scraper(config, clock=clock)
         # The process_* families, as prometheus_client writes them; ours come from render.
         self.process = CollectorRegistry(auto_describe=False)
@@ -78,7 +62,7 @@ class Exporter:
 
     async def start(self) -> None:
         await self.scraper.start()
-        self.scraper.replace_all(static_targets(self.config))
+        self.scraper.replace_all(self.static)
         settings = self.config.kubernetes
         if settings is not None:
             api = discovery.api_client(settings)
@@ -91,7 +75,7 @@ class Exporter:
             sink = discovery.Sink(
                 self.scraper.put, self.scraper.remove, self.sync, self._discovery_error, post
             )
-            self._watchers = discovery.watchers(settings, api, sink)
+            self._watchers = discovery.watchers(settings, api, sink, self.pod_credentials)
             for watcher in self._watchers:
                 watcher.start()
 
@@ -107,6 +91,7 @@ class Exporter:
             items.append(
                 {
                     "url": t.url,
+                    "auth": t.auth,
                     "namespace": t.namespace,
                     "pod": t.pod,
                     "role": t.role,
@@ -133,10 +118,11 @@ class Exporter:
             return web.Response(body=self.metrics(), headers={"Content-Type": CONTENT_TYPE})
 
         async def role_snapshot(request: web.Request) -> web.Response:
-            return web.json_response(observation.to_json(self.scraper.exported().roles))
+            document = observation.to_json(self.scraper.exported().roles)
+            return web.json_response(document, dumps=strictjson.dumps)
 
         async def targets(request: web.Request) -> web.Response:
-            return web.json_response(self.targets_json())
+            return web.json_response(self.targets_json(), dumps=strictjson.dumps)
 
         async def healthz(request: web.Request) -> web.Response:
             return web.Response(text="ok\n")
@@ -151,7 +137,7 @@ class Exporter:
 
 async def serve(config: ExporterConfig, ready: Callable[[str, int], None] | None = None) -> None:
     """Run the exporter until cancelled; ``ready(host, port)`` once it listens."""
-    exporter = Exporter(config)
+    exporter = Exporter(config)  # reads the secret files: a ConfigError before listening
     runner = web.AppRunner(exporter.app(), access_log=None, handle_signals=False)
     await runner.setup()
     try:

@@ -5,11 +5,16 @@ mutable record one scrape loop updates: ``observe`` takes a scrape result, reads
 engine catalog, carries counters over restarts (``continuity``) and keeps the snapshots that
 the role window needs; it also renders the target's ``/metrics`` lines then (``text``), so
 that a scrape of the exporter only concatenates them. ``view`` hands an immutable copy to the
-pure role aggregation and the exposition, so nothing is read while it changes. No I/O here.
+pure role aggregation and the exposition, so nothing is read while it changes. A target's
+credentials travel with it to the request and nowhere else: an error a server sends back has
+them redacted before it is kept. No I/O here.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
@@ -22,6 +27,7 @@ from llmobs.exposition.model import NO_SHAPE, Shape
 from llmobs.observation import RoleKey
 from llmobs.roles import Member
 from llmobs.scrape.fetch import ScrapeResult
+from llmobs.secrets import Credentials, Redactor
 from llmobs.window import Point  # (monotonic seconds, snapshot with continuous counters)
 
 # After this many bodies in a row shaped otherwise than the one before, a target is parsed
@@ -32,7 +38,8 @@ SHAPE_RETRY = 32
 
 @dataclass(frozen=True)
 class Target:
-    """One engine endpoint. ``key`` is its identity (``namespace/pod`` or the URL)."""
+    """One engine endpoint. ``key`` is its identity (``namespace/pod`` or the URL). ``url``
+    is the request URL, without userinfo; ``credentials`` authenticate the request."""
 
     key: str
     url: str
@@ -42,11 +49,34 @@ class Target:
     group: str = ""
     model: str | None = None  # None: the model the engine reports
     engine: str | None = None  # None: detect from the exposition
+    credentials: Credentials | None = None
+
+    @property
+    def auth(self) -> str | None:
+        """How its requests authenticate (``basic``, ``bearer``), never with what."""
+        creds = self.credentials
+        if creds is None:
+            return None
+        return "bearer" if creds.bearer_token else "basic"
 
 
 def target_labels(target: Target, model: str, engine: str) -> tuple[str, ...]:
     """Values of ``names.TARGET_LABELS`` for ``target``, in that order."""
     return (target.namespace, target.pod, target.role, target.group, model, engine)
+
+
+def secrets_of(creds: Credentials | None) -> tuple[str, ...]:
+    """Every spelling of ``creds`` a server could echo back: the secrets themselves, the
+    whole ``Authorization`` value and its base64 part."""
+    if creds is None:
+        return ()
+    header = creds.headers().get("Authorization", "")
+    token = header.partition(" ")[2]
+    found = [*creds.secrets, header, token]
+    if token and header.startswith("Basic "):
+        with contextlib.suppress(binascii.Error):
+            found.append(base64.b64decode(token).decode("utf-8", "replace"))
+    return tuple(s for s in found if s)
 
 
 @dataclass(frozen=True)
@@ -57,6 +87,7 @@ class TargetView:
     up: bool
     engine: str
     model: str
+    model_known: bool  # configured or reported; False: "" until the engine answers
     points: tuple[Point, ...]
     last_duration: float | None
     last_success: float | None
@@ -77,7 +108,7 @@ class TargetView:
         """This target as a replica of its role, for the role aggregation."""
         t = self.target
         key = RoleKey(t.namespace, t.group, t.role, self.model)
-        return Member(key, self.up, self.points, continuous=True)
+        return Member(key, self.up, self.points, continuous=True, model_known=self.model_known)
 
 
 @dataclass
@@ -101,8 +132,10 @@ class TargetState:
     shape: Shape = field(init=False, default=NO_SHAPE)
     shape_changes: int = field(init=False, default=0)
     shape_skips: int = field(init=False, default=0)
+    redact: Redactor = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.redact = Redactor(secrets_of(self.target.credentials))
         self.render()
 
     def render(self) -> None:
@@ -143,7 +176,7 @@ class TargetState:
             self.up = False
             reason = error.reason if error is not None else "error"
             self.errors[reason] += 1
-            self.last_error = str(error) if error is not None else "no exposition"
+            self.last_error = self.redact.text(str(error)) if error is not None else "no exposition"
             self.render()
             return
         self.carry, exposed, reset = carry_on(self.carry, snapshot)
@@ -171,12 +204,17 @@ class TargetState:
             return self.target.model
         return ",".join(self.models)
 
+    @property
+    def model_known(self) -> bool:
+        return self.target.model is not None or bool(self.models)
+
     def view(self) -> TargetView:
         return TargetView(
             target=self.target,
             up=self.up,
             engine=self.target.engine or self.engine,
             model=self.model,
+            model_known=self.model_known,
             points=tuple(self.points),
             last_duration=self.last_duration,
             last_success=self.last_success,

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from llmobs import exitcodes
 from llmobs.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -22,7 +25,7 @@ if TYPE_CHECKING:
     from llmobs.sim.cluster import Cluster
     from llmobs.sim.config import EngineSettings, Resolved
 
-EXIT_USAGE = 2
+MAX_PORT = 65535
 
 # command-line option -> settings field, for the flags that map one to one
 FIELDS = (
@@ -40,6 +43,7 @@ FIELDS = (
     "fixed_ttft_ms",
     "fixed_itl_ms",
     "default_output_tokens",
+    "max_replicas",
 )
 
 
@@ -80,7 +84,25 @@ def fail(exc: ConfigError) -> NoReturn:
     """A port taken or an instance that cannot start: the message and exit status 2, as
     ``llmobs exporter`` gives."""
     click.echo(f"error: {exc}", err=True)
-    sys.exit(EXIT_USAGE)
+    sys.exit(exitcodes.USAGE)
+
+
+def instance_ports(port: int, roles: dict[str, int] | None) -> list[int] | None:
+    """The ports of a cluster's first instances: the ones after ``port`` (none to pick when
+    ``port`` is 0, or with no cluster). Raises ConfigError past the last port."""
+    if roles is None or port == 0:
+        return None
+    count = sum(roles.values())
+    if port + count > MAX_PORT:
+        raise ConfigError(
+            f"--port {port}: its {count} instances would listen on ports {port + 1} to "
+            f"{port + count}, past {MAX_PORT}; give a lower --port (or 0 to pick free ones)"
+        )
+    return [port + 1 + i for i in range(count)]
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the emulator as Ctrl-C does
 
 
 @click.command()
@@ -163,7 +185,22 @@ def fail(exc: ConfigError) -> NoReturn:
     show_default=True,
     help="Seconds before a replica added through the scale endpoint serves.",
 )
+@click.option(
+    "--max-replicas",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Clusters: the most replicas of one role, at start and through the scale endpoint "
+    "(more is refused with 422; default 64).",
+)
 @click.option("--list-profiles", is_flag=True, help="Print the hardware and model profiles.")
+@click.option(
+    "--inherit-fd",
+    type=click.IntRange(min=0),
+    default=None,
+    hidden=True,
+    help="Serve on this inherited listening socket instead of --host/--port, and stop when "
+    "stdin closes: how llmbench runs the emulator as its child process.",
+)
 def sim(
     host: str,
     port: int,
@@ -172,6 +209,7 @@ def sim(
     pd_spec: str | None,
     replicas: int | None,
     cold_start_s: float,
+    inherit_fd: int | None,
     **options: Any,
 ) -> None:
     """Emulate a vLLM or SGLang server without a GPU: the OpenAI API, streaming, and the
@@ -194,43 +232,73 @@ def sim(
     try:
         resolved = Resolved(settings_from(options, config_path))
         roles = parse_pd(pd_spec) if pd_spec else ({"both": replicas} if replicas else None)
+        if inherit_fd is not None:
+            port = 0  # the socket is given; its cluster's instances pick free ports
+        ports = instance_ports(port, roles)
         check_tokenizer(resolved.settings.tokenizer)
+        cluster = None
+        if roles is not None:
+            cluster = Cluster(
+                resolved, roles, host=host, cold_start_s=cold_start_s, instance_ports=ports
+            )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     try:
-        sock = bind(host, port)
+        sock = bind(host, port) if inherit_fd is None else inherited(inherit_fd)
     except ConfigError as exc:
         fail(exc)
+    host = sock.getsockname()[0]
     click.echo(f"llmobs sim: {describe(resolved)}")
+    lifeline = inherit_fd is not None
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            if roles is None:
+            if cluster is None:
                 click.echo(f"listening on http://{host}:{sock.getsockname()[1]} (Ctrl-C to stop)")
-                asyncio.run(_serve(resolved, sock))
+                asyncio.run(_serve(resolved, sock, lifeline))
             else:
-                count = sum(roles.values())
-                ports = [port + 1 + i for i in range(count)] if port else None
-                cluster = Cluster(
-                    resolved, roles, host=host, cold_start_s=cold_start_s, instance_ports=ports
-                )
-                asyncio.run(_serve_cluster(cluster, sock))
+                asyncio.run(_serve_cluster(cluster, sock, lifeline))
     except ConfigError as exc:  # an instance could not listen
         note = " (the instances listen on the ports after --port)" if roles else ""
         fail(ConfigError(f"{exc}{note}"))
     click.echo("stopped")
 
 
-async def _serve(resolved: Resolved, sock: socket.socket) -> None:
+def inherited(fd: int) -> socket.socket:
+    """The listening socket a parent process handed over. Raises ConfigError."""
+    import socket
+
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as exc:
+        raise ConfigError(f"--inherit-fd {fd}: not a socket ({exc.strerror})") from None
+    sock.setblocking(False)
+    return sock
+
+
+async def _until_stopped(lifeline: bool) -> None:
+    """Forever, or (``lifeline``) until stdin closes: the parent that started us is gone."""
+    if not lifeline:
+        await asyncio.Event().wait()
+        return
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while await reader.read(4096):
+        pass
+
+
+async def _serve(resolved: Resolved, sock: socket.socket, lifeline: bool) -> None:
     from llmobs.sim.serve import start_instance
 
     running = await start_instance(resolved, sock)
     try:
-        await asyncio.Event().wait()
+        await _until_stopped(lifeline)
     finally:
         await running.close()
 
 
-async def _serve_cluster(cluster: Cluster, sock: socket.socket) -> None:
+async def _serve_cluster(cluster: Cluster, sock: socket.socket, lifeline: bool) -> None:
     from aiohttp import web
 
     try:
@@ -253,7 +321,7 @@ async def _serve_cluster(cluster: Cluster, sock: socket.socket) -> None:
             f"(/metrics, role {member['role']})"
         )
     try:
-        await asyncio.Event().wait()
+        await _until_stopped(lifeline)
     finally:
         await runner.cleanup()
         await cluster.close()

@@ -29,11 +29,12 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from llmobs import strictjson
 from llmobs.clock import SYSTEM, Clock
 from llmobs.errors import ConfigError
 from llmobs.sim.config import Resolved
 from llmobs.sim.replicaset import Phase, Replica, ReplicaSet
-from llmobs.sim.scale import KubeStatus, ScaleObjects, bad_request
+from llmobs.sim.scale import KubeStatus, ScaleObjects, decode
 from llmobs.sim.serve import Running, bind, start_instance
 from llmobs.sim.server import json_response
 
@@ -94,12 +95,15 @@ class Cluster:
     ) -> None:
         self.resolved = resolved
         self.host = host
-        self.replicas: ReplicaSet[Slot] = ReplicaSet(roles, clock=clock, cold_start_s=cold_start_s)
+        most = resolved.settings.max_replicas
+        self.replicas: ReplicaSet[Slot] = ReplicaSet(
+            roles, clock=clock, cold_start_s=cold_start_s, max_replicas=most
+        )
         self.roles = self.replicas.initial
         self.clock = clock
         created = datetime.fromtimestamp(clock.wall(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.objects = ScaleObjects(
-            namespace, created, {role: str(uuid.uuid4()) for role in self.roles}
+            namespace, created, {role: str(uuid.uuid4()) for role in self.roles}, most
         )
         self._ports = list(instance_ports or [])
         self._tasks: set[asyncio.Task[None]] = set()
@@ -227,7 +231,7 @@ class Cluster:
     async def generate(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         try:
-            body = json.loads(raw)
+            body = json.loads(raw)  # lenient as vLLM's server; what it sends on is strict
         except ValueError:
             body = None
         if "both" in self.roles or not isinstance(body, dict):
@@ -255,18 +259,20 @@ class Cluster:
         first.pop("max_completion_tokens", None)
         assert self._session is not None
         async with self._session.post(
-            f"{prefill.handle.url}{request.path}", json=first, headers=_pass_headers(request)
+            f"{prefill.handle.url}{request.path}",
+            data=strictjson.dumps(first).encode(),
+            headers=_pass_headers(request),
         ) as answer:
             payload = await answer.read()
             if answer.status != 200:
                 return web.Response(
                     body=payload, status=answer.status, headers={"Content-Type": "application/json"}
                 )
-        kv = json.loads(payload).get("kv_transfer_params")
+        kv = strictjson.loads(payload).get("kv_transfer_params")
         decode = self.pick("decode")
         if decode is None:
             return json_response({"detail": "no ready decode instance"}, 503)
-        second = json.dumps(dict(body, kv_transfer_params=kv)).encode()
+        second = strictjson.dumps(dict(body, kv_transfer_params=kv)).encode()
         return await self._forward(request, decode, second, stream=True)
 
     async def _forward(
@@ -311,10 +317,7 @@ class Cluster:
 
     async def _write(self, request: web.Request, patch: str | None) -> web.Response:
         name = self._located(request)
-        try:
-            body = json.loads(await request.read())
-        except ValueError:
-            raise bad_request("the body of the request is not valid JSON") from None
+        body = decode(await request.read(), patch)
         current = self._scale_now(name)
         replicas = self.objects.write(name, current, body, patch=patch)
         if replicas != current["spec"]["replicas"]:

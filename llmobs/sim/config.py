@@ -2,9 +2,10 @@
 
 Defaults are vLLM's where vLLM has one (block size 16, 90% of memory, and the OpenAI
 server's max_num_seqs / max_num_batched_tokens: 1024 and 8192 on GPUs with 70 GiB or more
-that are not A100s, else 256 and 2048). ``engine_settings`` checks everything up front
-(profiles exist, the model fits, the KV cache holds one full-length sequence) and returns
-``ConfigError`` messages that say what to change.
+that are not A100s, else 256 and 2048). ``Resolved`` checks everything up front (profiles
+exist, the tensor-parallel size divides the attention heads as vLLM demands, the model fits,
+the KV cache holds one full-length sequence) and raises ``ConfigError`` messages that say
+what to change.
 """
 
 from __future__ import annotations
@@ -103,6 +104,13 @@ class EngineSettings(StrictModel):
         25.0, description=("PD: bandwidth of the KV-cache transfer between instances, GB/s.")
     )
     kv_link_latency_ms: float = Field(1.0, ge=0, description="PD: fixed cost of one transfer.")
+    max_replicas: PositiveInt = Field(
+        64,
+        description=(
+            "Clusters (--pd, --replicas): the most replicas of one role, at start and through "
+            "the scale endpoint (more is a 422); each replica is a server with its own sockets."
+        ),
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -134,6 +142,13 @@ class Resolved:
         self.settings = settings
         self.hardware = profiles.hardware(settings.hardware)
         self.model = profiles.model(settings.model)
+        heads, tp = self.model.attention_heads, settings.tensor_parallel_size
+        if heads % tp:
+            raise ConfigError(  # vLLM's words, and what to give instead
+                f"Total number of attention heads ({heads}) must be divisible by tensor "
+                f"parallel size ({tp}). Give a tensor_parallel_size that divides {heads}: "
+                + ", ".join(str(n) for n in range(1, heads + 1) if heads % n == 0)
+            )
         eff = settings.efficiency
         self.perf = PerfModel(
             self.hardware,

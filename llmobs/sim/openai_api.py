@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from llmobs import strictjson
 from llmobs.sim.tokenizer import Tokenizer
 
 FINGERPRINT_HASH = "c3d1da5c"
@@ -259,7 +260,7 @@ def fingerprint(version: str) -> str:
 
 
 def _dump(obj: object) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return strictjson.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
 def usage(prompt: int, completion: int, details: bool = True) -> dict[str, Any]:

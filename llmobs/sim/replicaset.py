@@ -13,7 +13,9 @@ The rules:
   serving; only *ready* replicas get requests;
 * a request goes to the ready replica with the least load, ties taken in turn;
 * scaling down removes starting replicas first (they have nothing to finish and stop at
-  once), then the newest ready ones, which *drain*: no new requests, the current ones finish.
+  once), then the newest ready ones, which *drain*: no new requests, the current ones finish;
+* a stopped replica is forgotten, and no role may ask for more than ``max_replicas`` (when
+  set), so scaling up and down leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -82,24 +84,31 @@ class Change(Generic[H]):
     removed: tuple[Replica[H], ...]
 
 
-def validate_roles(roles: Mapping[str, int]) -> dict[str, int]:
-    """``{"both": n}`` or prefill and decode replicas, each count a non-negative integer."""
+def validate_roles(roles: Mapping[str, int], maximum: int | None = None) -> dict[str, int]:
+    """``{"both": n}`` or prefill and decode replicas, each count a non-negative integer
+    (at most ``maximum``)."""
     unknown = sorted(set(roles) - set(ROLES))
     if unknown or not roles:
         raise ConfigError(f"roles must be 'both', or 'prefill' and 'decode'; got {dict(roles)}")
     if "both" in roles and len(roles) > 1:
         raise ConfigError("a cluster is either aggregated ('both') or disaggregated")
     for role, count in roles.items():
-        validate_replicas(role, count)
+        validate_replicas(role, count, maximum)
     return dict(roles)
 
 
-def validate_replicas(role: str, replicas: object) -> int:
-    """A replica count: an integer, not negative (``True`` is not a count)."""
+def validate_replicas(role: str, replicas: object, maximum: int | None = None) -> int:
+    """A replica count: an integer, not negative (``True`` is not a count), at most
+    ``maximum`` when there is one."""
     if not isinstance(replicas, int) or isinstance(replicas, bool):
         raise ConfigError(f"{role}: replicas must be an integer, got {replicas!r}")
     if replicas < 0:
         raise ConfigError(f"{role}: replicas cannot be negative, got {replicas}")
+    if maximum is not None and replicas > maximum:
+        raise ConfigError(
+            f"{role}: {replicas} replicas is over the most of {maximum} per role; "
+            "raise max_replicas (--max-replicas) or ask for fewer"
+        )
     return replicas
 
 
@@ -107,11 +116,17 @@ class ReplicaSet(Generic[H]):
     """The replicas of every role of one cluster, and the policy over them."""
 
     def __init__(
-        self, roles: Mapping[str, int], *, clock: Clock, cold_start_s: float = 0.0
+        self,
+        roles: Mapping[str, int],
+        *,
+        clock: Clock,
+        cold_start_s: float = 0.0,
+        max_replicas: int | None = None,
     ) -> None:
         if not cold_start_s >= 0:
             raise ConfigError(f"cold_start_s must be a non-negative number, got {cold_start_s}")
-        self.initial = validate_roles(roles)
+        self.max_replicas = max_replicas
+        self.initial = validate_roles(roles, max_replicas)
         self.clock = clock
         self.cold_start_s = cold_start_s
         self._replicas: dict[str, list[Replica[H]]] = {role: [] for role in self.initial}
@@ -166,7 +181,7 @@ class ReplicaSet(Generic[H]):
 
     def scale(self, role: str, replicas: int, make: Callable[[str], H]) -> Change[H]:
         """Ask for ``replicas`` of ``role``: start new ones, or remove the surplus."""
-        validate_replicas(role, replicas)
+        validate_replicas(role, replicas, self.max_replicas)
         wanted = [r for r in self._role(role) if r.phase in (Phase.STARTING, Phase.READY)]
         added = tuple(self.add(role, make) for _ in range(replicas - len(wanted)))
         surplus = max(0, len(wanted) - replicas)
@@ -178,7 +193,7 @@ class ReplicaSet(Generic[H]):
         for replica in removed:
             replica.draining_since = now
             if replica.ready_at is None:
-                replica.stopped_at = now  # it never served: nothing to finish
+                self._stop(replica, now)  # it never served: nothing to finish
         return Change(added, removed)
 
     def mark_ready(self, replica: Replica[H]) -> bool:
@@ -191,4 +206,9 @@ class ReplicaSet(Generic[H]):
     def mark_stopped(self, replica: Replica[H]) -> None:
         """A draining replica finished its last request and is gone."""
         if replica.stopped_at is None:
-            replica.stopped_at = self.clock.monotonic()
+            self._stop(replica, self.clock.monotonic())
+
+    def _stop(self, replica: Replica[H], now: float) -> None:
+        """Stopped replicas are forgotten: a set scaled up and down keeps no trace of them."""
+        replica.stopped_at = now
+        self._replicas[replica.role].remove(replica)

@@ -10,9 +10,15 @@ error that carries the API server's own ``Status`` body. What it keeps to:
 * a write carrying a stale ``resourceVersion`` is a 409 Conflict; a write without one is
   applied to the current object (the API server allows unconditional updates of a scale);
 * another namespace, or a name that is no role, is a 404 NotFound;
-* ``spec.replicas`` must be an integer from 0 to 2^31-1 (422 Invalid otherwise);
+* ``spec.replicas`` must be an integer from 0 to the cluster's ``max_replicas`` (422 Invalid
+  otherwise, as the API server refuses an invalid object): each replica is a server with its
+  own sockets, so a count of 100,000 must not reach the cluster;
 * PATCH takes JSON merge patches, strategic merge patches (the same thing for a Scale) and
-  JSON patches (RFC 6902), chosen by ``Content-Type``.
+  JSON patches (RFC 6902), chosen by ``Content-Type``;
+* a body that is not JSON (``NaN`` included), or a JSON patch that is not an array of
+  operation objects, is a 400 that quotes the parse error; an operation that cannot be
+  applied (an unknown ``op``, a missing path or value, a failed ``test``) is a 422 naming it,
+  as the API server's JSON-patch library words it (``Unexpected kind: bogus``).
 
 ``status.replicas`` counts the replicas that exist: past their cold start and not draining
 (an emulated replica has no pod before its server is up). It trails ``spec.replicas`` while
@@ -24,10 +30,10 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmobs import strictjson
 from llmobs.errors import LlmobsError
 
 GROUP, RESOURCE = "apps", "deployments"
@@ -106,7 +112,17 @@ def _quote(text: str) -> str:
 
 
 def _go_value(value: object) -> str:
-    return json.dumps(value)
+    return strictjson.dumps(value)
+
+
+def decode(raw: bytes, patch: str | None) -> object:
+    """The request body as JSON, or a 400 quoting the parse error as the API server does
+    (a merge patch's as ``error decoding patch: ...``). ``NaN`` and ``Infinity`` are not JSON."""
+    try:
+        return strictjson.loads(raw)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        prefix = "error decoding patch: " if patch in MERGE_PATCH else ""
+        raise bad_request(f"{prefix}{exc}") from None
 
 
 @dataclass(slots=True)
@@ -124,6 +140,7 @@ class ScaleObjects:
     namespace: str
     created: str  # creationTimestamp, RFC 3339
     uids: dict[str, str]
+    max_replicas: int = INT32_MAX  # the most replicas a write may ask for
     _revision: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _versions: dict[str, _Version] = field(default_factory=dict)
 
@@ -203,6 +220,12 @@ class ScaleObjects:
             raise invalid(name, "spec.replicas", replicas, "must be greater than or equal to 0")
         if replicas > INT32_MAX:
             raise invalid(name, "spec.replicas", replicas, f"must be at most {INT32_MAX}")
+        if replicas > self.max_replicas:
+            detail = (
+                f"must be less than or equal to {self.max_replicas}, the emulator's most "
+                "replicas per role (max_replicas, --max-replicas)"
+            )
+            raise invalid(name, "spec.replicas", replicas, detail)
         version = meta.get("resourceVersion")
         if version not in (None, "") and version != current["metadata"]["resourceVersion"]:
             raise conflict(name)
@@ -223,16 +246,22 @@ def merge_patch(target: object, patch: object) -> object:
 
 
 def json_patch(document: dict[str, Any], operations: object) -> dict[str, Any]:
-    """RFC 6902 over a JSON object: add, remove, replace, move, copy and test. A malformed
-    patch is a 400; one that does not apply (a failed test, a missing path) a 422."""
-    if not isinstance(operations, list):
-        raise bad_request("a JSON patch must be a JSON array of operations")
+    """RFC 6902 over a JSON object: add, remove, replace, move, copy and test. A patch that
+    is not an array of objects is a 400 (it does not decode); an operation that does not
+    apply (an unknown op, a missing path or value, a failed test) a 422."""
+    if not isinstance(operations, list) or not all(isinstance(op, dict) for op in operations):
+        raise bad_request(
+            "a JSON patch must be a JSON array of operation objects "
+            '(for example [{"op": "replace", "path": "/spec/replicas", "value": 2}])'
+        )
     doc: Any = copy.deepcopy(document)
     for op in operations:
-        if not isinstance(op, dict) or not isinstance(op.get("path"), str):
-            raise bad_request(f"invalid JSON patch operation: {op!r}")
-        kind, path = op.get("op"), op["path"]
+        kind, path = op.get("op"), op.get("path")
         try:
+            if kind not in ("add", "remove", "replace", "move", "copy", "test"):
+                raise _PatchFailed(f"Unexpected kind: {_text(kind)}")
+            if not isinstance(path, str):
+                raise _PatchFailed(f"{kind} operation has no path")
             if kind == "test":
                 if _get(doc, path) != op.get("value"):
                     raise _PatchFailed(f"testing value {path} failed")
@@ -240,17 +269,18 @@ def json_patch(document: dict[str, Any], operations: object) -> dict[str, Any]:
                 _remove(doc, path)
             elif kind in ("add", "replace"):
                 if "value" not in op:
-                    raise bad_request(f"JSON patch {kind} of {path} has no value")
+                    raise _PatchFailed(f"{kind} operation of {path} has no value")
                 if kind == "replace":
                     _remove(doc, path)  # it must exist; the value goes where it was
                 doc = _put(doc, path, copy.deepcopy(op["value"]))
-            elif kind in ("move", "copy") and isinstance(op.get("from"), str):
-                value = copy.deepcopy(_get(doc, op["from"]))
+            else:  # move, copy
+                source = op.get("from")
+                if not isinstance(source, str):
+                    raise _PatchFailed(f"{kind} operation to {path} has no from")
+                value = copy.deepcopy(_get(doc, source))
                 if kind == "move":
-                    _remove(doc, op["from"])
+                    _remove(doc, source)
                 doc = _put(doc, path, value)
-            else:
-                raise bad_request(f"invalid JSON patch operation: {op!r}")
         except _PatchFailed as exc:
             raise KubeStatus(422, "Invalid", str(exc), {}) from None
     if not isinstance(doc, dict):
@@ -260,6 +290,11 @@ def json_patch(document: dict[str, Any], operations: object) -> dict[str, Any]:
 
 class _PatchFailed(Exception):
     pass
+
+
+def _text(value: object) -> str:
+    """An operation's ``op`` as the message shows it: a string bare, anything else as JSON."""
+    return value if isinstance(value, str) else strictjson.dumps(value)
 
 
 def _tokens(path: str) -> list[str]:

@@ -16,16 +16,15 @@ from llmobs.sim.server import EngineServer
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket, or a ConfigError that says the port is taken."""
+    """A listening socket, or a ConfigError that says the port is taken (or no port)."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-    except OSError as exc:
+    except (OSError, OverflowError) as exc:
         sock.close()
-        raise ConfigError(
-            f"cannot listen on {host}:{port}: {exc.strerror}; pick another --port"
-        ) from None
+        why = exc.strerror if isinstance(exc, OSError) else "no such port (0 to 65535)"
+        raise ConfigError(f"cannot listen on {host}:{port}: {why}; pick another --port") from None
     sock.listen(1024)
     sock.setblocking(False)
     return sock

@@ -10,7 +10,6 @@ instance pulls it before decoding.
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -18,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from llmobs import strictjson
 from llmobs.sim import openai_api as api
 from llmobs.sim.httpmetrics import middleware as http_metrics
 from llmobs.sim.instance import Instance
@@ -33,7 +33,7 @@ def json_response(body: object, status: int = 200) -> web.Response:
     text = (
         body
         if isinstance(body, str)
-        else json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        else strictjson.dumps(body, ensure_ascii=False, separators=(",", ":"))
     )
     return web.Response(body=text.encode(), status=status, headers={"Content-Type": JSON})
 

@@ -118,7 +118,9 @@ def test_malformed_writes() -> None:
         ([1], None, 400),  # a PUT of something not an object
         ({"metadata": {"name": "prefill"}, "spec": {"replicas": 1}}, None, 400),
         ({"metadata": {"namespace": "x"}, "spec": {"replicas": 1}}, None, 400),
-        ([{"op": "replace"}], "application/json-patch+json", 400),
+        ([{"op": "replace"}], "application/json-patch+json", 422),  # decodes, does not apply
+        ([{"op": "bogus", "path": "/spec/replicas"}], "application/json-patch+json", 422),
+        ([1], "application/json-patch+json", 400),  # does not decode as operations
         ({"spec": {}}, "application/json-patch+json", 400),
         (
             [{"op": "test", "path": "/spec/replicas", "value": 9}],

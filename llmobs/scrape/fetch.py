@@ -2,7 +2,11 @@
 
 The only I/O of scraping. Failures become typed ``TargetError``/``ExpositionError``s with a
 reason code (``unreachable``, ``timeout``, ``http_status``, ``too_large``, ``malformed``,
-``truncated``), so callers count and report them instead of crashing.
+``truncated``), so callers count and report them instead of crashing; each message names the
+cause (the timeout, the content type, the encoding, the redirect loop).
+
+A URL's userinfo (``user:password@``) enters here and goes no further: it becomes the
+request's basic auth, and every URL in a result or message is ``secrets.display_url``'s.
 """
 
 from __future__ import annotations
@@ -10,15 +14,17 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+import yarl
 
 from llmobs.clock import SYSTEM, Clock
 from llmobs.errors import (
     BodyTooLarge,
     ConfigError,
     LlmobsError,
+    MalformedExposition,
     TargetHTTPError,
     TargetTimeout,
     TargetUnreachable,
@@ -26,7 +32,7 @@ from llmobs.errors import (
 )
 from llmobs.exposition.model import Exposition, Shape
 from llmobs.exposition.parser import DEFAULT_MAX_BYTES, parse
-from llmobs.secrets import Credentials
+from llmobs.secrets import Credentials, Redactor, display_url, strip_userinfo, url_credentials
 
 # Text format only. SGLang's prometheus_client (>= 0.23) rewrites "sglang:" to "sglang_" in
 # OpenMetrics sample lines, so asking for OpenMetrics would change the names we look up.
@@ -43,30 +49,37 @@ def _timeout(seconds: float) -> aiohttp.ClientTimeout:
 def normalize_url(target: str) -> str:
     """``host:port`` or a URL without a path becomes ``http://host:port/metrics``.
 
+    Any text gives a URL the HTTP client accepts (http or https, a host, a valid port) or a
+    ``ConfigError``; its messages show the URL as ``display_url`` does (no password).
+
     Raises:
         ConfigError: not an http(s) URL with a host.
     """
     url = target if "://" in target else f"http://{target}"
+    shown = display_url(url)
+    usage = "give http://HOST:PORT/metrics or HOST:PORT"
     try:
         parts = urlsplit(url)
-    except ValueError as exc:  # an unclosed IPv6 bracket
-        raise ConfigError(f"{target!r} is not a metrics URL: {exc}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
-            f"{target!r} is not a metrics URL: give http://HOST:PORT/metrics or HOST:PORT"
-        )
-    try:
         parts.port  # noqa: B018  (raises on a bad port)
-    except ValueError:
-        raise ConfigError(f"{target!r} has an invalid port") from None
-    if parts.path in ("", "/"):
-        url = url.rstrip("/") + "/metrics"
+    except ValueError as exc:  # an unclosed IPv6 bracket, a port over 65535
+        raise ConfigError(f"{shown!r} is not a metrics URL: {exc}; {usage}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{shown!r} is not a metrics URL: {usage}")
+    try:  # the client's own reading refuses hosts urlsplit takes (bad IDNA, stray brackets)
+        client_host = yarl.URL(url).raw_host
+    except (ValueError, IndexError) as exc:  # yarl 1.x can fail on odd text with IndexError
+        raise ConfigError(f"{shown!r} is not a metrics URL: {exc}; {usage}") from None
+    if not client_host:
+        raise ConfigError(f"{shown!r} is not a metrics URL: {usage}")
+    if parts.path in ("", "/"):  # before any query or fragment: "host:1?x" too
+        url = urlunsplit(parts._replace(path="/metrics"))
     return url
 
 
 @dataclass(frozen=True)
 class ScrapeResult:
-    """One scrape: when (wall clock and monotonic), how long, and the exposition or error."""
+    """One scrape: when (wall clock and monotonic), how long, and the exposition or error.
+    ``url`` is the one scraped as it may be shown (``display_url``: no password)."""
 
     url: str
     wall_time: float
@@ -80,13 +93,11 @@ class ScrapeResult:
         return self.error is None
 
 
-async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int, shown: str) -> bytes:
     declared = response.content_length
     if declared is not None:
         if declared > max_bytes:
-            raise BodyTooLarge(
-                f"{response.url} announces {declared} bytes, over the {max_bytes}-byte cap"
-            )
+            raise BodyTooLarge(f"{shown} announces {declared} bytes, over the {max_bytes}-byte cap")
         if response.headers.get("Content-Encoding") is None:
             return await response.read()  # at most what it announced, in one call
     chunks: list[bytes] = []
@@ -94,9 +105,44 @@ async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int) -> byte
     async for chunk in response.content.iter_chunked(65536):
         size += len(chunk)
         if size > max_bytes:
-            raise BodyTooLarge(f"{response.url} sent more than the {max_bytes}-byte cap")
+            raise BodyTooLarge(f"{shown} sent more than the {max_bytes}-byte cap")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _redactor(credentials: Credentials | None) -> Redactor:
+    """Hides the credentials, and the Authorization value made of them, in server text."""
+    if credentials is None:
+        return Redactor()
+    header = credentials.headers().get("Authorization", "")
+    return Redactor([*credentials.secrets, header, header.partition(" ")[2]])
+
+
+def _redirects(exc: aiohttp.TooManyRedirects) -> str:
+    """Where a redirect loop went, up to its first repeat: ``a -> b -> a`` (shown without
+    passwords)."""
+    hops: list[str] = []
+    for response in exc.history:
+        location = response.headers.get("Location")
+        for hop in (str(response.url), str(response.url.join(yarl.URL(location or "")))):
+            if not hops or hops[-1] != hop:
+                hops.append(hop)
+            if hops.count(hop) > 1:
+                return " -> ".join(display_url(h) for h in hops)
+    return " -> ".join(display_url(h) for h in hops[:6]) + (" -> ..." if len(hops) > 6 else "")
+
+
+def _one_line(text: object) -> str:
+    """An aiohttp error's text on one line (some span several)."""
+    return " ".join(str(text).split())
+
+
+def _not_metrics(content_type: str | None) -> bool:
+    """A content type no exposition is served as (HTML, JSON, images...); None is unknown."""
+    if content_type is None:
+        return False
+    kind = content_type.partition(";")[0].strip().lower()
+    return kind not in ("", "text/plain", "application/openmetrics-text")
 
 
 async def fetch(
@@ -112,10 +158,21 @@ async def fetch(
     """GET ``url`` and parse it (only the ``wanted`` samples, when given, read against the
     target's last body's shape ``like``, when given: ``parse``).
 
+    Userinfo in ``url`` is sent as basic auth (``credentials``, when given, win) and never
+    shown: messages name the URL as ``display_url`` does, and a server's text is shown with
+    the credentials redacted.
+
     Raises:
         TargetUnreachable, TargetTimeout, TargetHTTPError, BodyTooLarge: the request failed.
         MalformedExposition, TruncatedExposition: the body is not a usable exposition.
+        ConfigError: ``url`` is not a URL the client can request.
     """
+    shown = url
+    if "@" in url:  # rare, so a steady scrape does not pay for parsing its URL
+        shown = display_url(url)
+        credentials = credentials or url_credentials(url)
+        url = strip_userinfo(url)
+    encoding = None
     try:
         async with session.get(
             url,
@@ -125,26 +182,56 @@ async def fetch(
         ) as response:
             if not 200 <= response.status < 300:
                 text = (await response.content.read(300)).decode("utf-8", "replace").strip()
+                text = _redactor(credentials).text(text)
                 raise TargetHTTPError(
                     response.status,
-                    f"HTTP {response.status} {response.reason or ''} from {url}"
+                    f"HTTP {response.status} {response.reason or ''} from {shown}"
                     + (f": {text[:200]}" if text else ""),
                 )
-            body = await _read_capped(response, max_bytes)
+            encoding = response.headers.get("Content-Encoding")
+            body = await _read_capped(response, max_bytes, shown)
             content_type = response.headers.get("Content-Type")
     except TimeoutError:
-        raise TargetTimeout(f"{url} did not answer within {timeout_s:g}s") from None
+        raise TargetTimeout(
+            f"{shown} timed out: no complete answer within {timeout_s:g}s"
+        ) from None
     except aiohttp.ClientPayloadError as exc:
-        raise TruncatedExposition(f"{url}: the body was cut short ({exc})") from None
+        if encoding is not None and "encoding" in str(exc).lower():
+            raise MalformedExposition(
+                f"{shown} sent a body that does not decode as its Content-Encoding "
+                f"{encoding!r} says (the server mislabels or corrupts its compression)"
+            ) from None
+        raise TruncatedExposition(f"{shown}: the body was cut short ({_one_line(exc)})") from None
     except aiohttp.ClientConnectorError as exc:
-        raise TargetUnreachable(f"cannot connect to {url}: {exc.os_error or exc}") from None
+        reason = _one_line(exc.os_error or exc)
+        raise TargetUnreachable(f"cannot connect to {shown}: {reason}") from None
     except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-        raise TargetUnreachable(f"{url} closed the connection: {exc}") from None
+        raise TargetUnreachable(f"{shown} closed the connection: {_one_line(exc)}") from None
+    except aiohttp.TooManyRedirects as exc:
+        raise TargetHTTPError(
+            exc.history[-1].status if exc.history else 0,
+            f"too many redirects from {shown}: gave up after {len(exc.history)} "
+            f"({_redirects(exc)})",
+        ) from None
     except aiohttp.ClientResponseError as exc:
-        raise TargetUnreachable(f"{url} sent an invalid HTTP response: {exc.message}") from None
-    except aiohttp.InvalidURL as exc:
-        raise ConfigError(f"invalid URL {exc}") from None
-    return parse(body, content_type=content_type, max_bytes=max_bytes, wanted=wanted, like=like)
+        raise TargetUnreachable(
+            f"{shown} sent an invalid HTTP response: {_one_line(exc.message) or type(exc).__name__}"
+        ) from None
+    except (aiohttp.InvalidURL, ValueError) as exc:
+        raise ConfigError(
+            f"{shown} is not a URL the client can request: {_one_line(exc)}"
+        ) from None
+    try:
+        return parse(body, content_type=content_type, max_bytes=max_bytes, wanted=wanted, like=like)
+    except (MalformedExposition, TruncatedExposition):
+        if not _not_metrics(content_type):
+            raise
+        start = body[:200].decode("utf-8", "replace").strip().partition("\n")[0][:60]
+        raise MalformedExposition(
+            f"{shown} answered with Content-Type {content_type!r}, not a metrics page "
+            f"(it begins {_redactor(credentials).text(start)!r}): give the URL of the "
+            "target's Prometheus /metrics endpoint"
+        ) from None
 
 
 async def scrape(
@@ -174,7 +261,8 @@ async def scrape(
         error: LlmobsError | None = None
     except LlmobsError as exc:
         exposition, error = None, exc
-    return ScrapeResult(url, wall, start, clock.monotonic() - start, exposition, error)
+    shown = display_url(url) if "@" in url else url
+    return ScrapeResult(shown, wall, start, clock.monotonic() - start, exposition, error)
 
 
 async def scrape_all(

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import aiohttp
 import pytest
 
 from llmobs.errors import ConfigError
-from llmobs.scrape.fetch import normalize_url, scrape_all
+from llmobs.scrape.fetch import fetch, normalize_url, scrape_all
+from llmobs.secrets import Credentials
 from tests.fixtures.expositions import load
+from tests.hostile import PASSWORD, USER, HostileTarget, SilentPort
 from tests.servers import free_port
 from tests.targets import FakeTarget
 
@@ -97,3 +100,93 @@ def test_normalize_url(given: str, url: str) -> None:
 def test_bad_urls(bad: str) -> None:
     with pytest.raises(ConfigError):
         normalize_url(bad)
+
+
+# -- credentials in the URL: used for the request, never shown ---------------------------------
+
+SMALL = "# TYPE vllm:num_requests_running gauge\nvllm:num_requests_running 2\n"
+
+
+async def test_userinfo_is_basic_auth_and_never_shown() -> None:
+    with HostileTarget(SMALL) as server:
+        (ok, wrong) = await scrape_all(
+            [
+                server.url("/metrics", f"{USER}:{PASSWORD}"),
+                server.url("/metrics", f"{USER}:wrong-{PASSWORD}"),
+            ]
+        )
+        assert server.authorizations[0] is not None
+    assert ok.ok and ok.exposition is not None
+    assert ok.url == server.url("/metrics", f"{USER}:<secret>")
+    assert wrong.error is not None and wrong.error.reason == "http_status"
+    message = str(wrong.error)
+    assert "HTTP 401" in message and "<secret>" in message
+    assert PASSWORD not in message and PASSWORD not in wrong.url
+    assert "Basic " not in message.replace("Basic <secret>", "")  # the echoed header, redacted
+
+
+async def test_explicit_credentials_win_over_none_in_the_url() -> None:
+    with HostileTarget(SMALL) as server:
+        async with aiohttp.ClientSession() as session:
+            expo = await fetch(
+                session,
+                server.url("/metrics"),
+                credentials=Credentials(username=USER, password=PASSWORD),
+            )
+    assert expo.samples("vllm:num_requests_running")[0].value == 2
+
+
+async def test_errors_of_a_url_with_a_password_do_not_show_it() -> None:
+    port = free_port()
+    with SilentPort() as silent, HostileTarget(SMALL) as server:
+        urls = [
+            f"http://{USER}:{PASSWORD}@127.0.0.1:{port}/metrics",  # refused
+            f"http://{USER}:{PASSWORD}@127.0.0.1:{silent.port}/metrics",  # timeout
+            server.url("/loop-a", f"{USER}:{PASSWORD}"),
+            server.url("/login", f"{USER}:{PASSWORD}"),
+        ]
+        results = await scrape_all(urls, timeout_s=0.5)
+    for result in results:
+        assert result.error is not None
+        assert PASSWORD not in str(result.error) and PASSWORD not in result.url
+
+
+# -- reasons that name the cause -----------------------------------------------------------------
+
+
+async def test_a_server_that_never_answers_times_out_and_says_after_how_long() -> None:
+    with SilentPort() as silent:
+        (result,) = await scrape_all([silent.url()], timeout_s=0.3)
+    assert result.error is not None and result.error.reason == "timeout"
+    assert str(result.error) == f"{silent.url()} timed out: no complete answer within 0.3s"
+
+
+async def test_a_web_page_is_named_by_its_content_type() -> None:
+    with HostileTarget(SMALL) as server:
+        login, as_json = await scrape_all([server.url("/login"), server.url("/json")])
+    for result, kind in ((login, "text/html"), (as_json, "application/json")):
+        assert result.error is not None and result.error.reason == "malformed"
+        assert f"Content-Type '{kind}" in str(result.error)
+        assert "not a metrics page" in str(result.error)
+    assert "cut short" not in str(login.error)  # no final newline: not a truncated body
+
+
+async def test_a_body_that_is_not_its_encoding_is_named_so() -> None:
+    with HostileTarget(SMALL) as server:
+        (result,) = await scrape_all([server.url("/bad-gzip")])
+    assert result.error is not None and result.error.reason == "malformed"
+    assert "does not decode as its Content-Encoding 'gzip'" in str(result.error)
+    assert "cut short" not in str(result.error) and "\n" not in str(result.error)
+
+
+async def test_a_redirect_loop_says_so_and_where() -> None:
+    with HostileTarget(SMALL) as server:
+        (result,) = await scrape_all([server.url("/loop-a")])
+    assert result.error is not None and result.error.reason == "http_status"
+    message = str(result.error)
+    assert message.startswith(f"too many redirects from {server.url('/loop-a')}: gave up after")
+    assert message.endswith(
+        f"({server.url('/loop-a')} -> {server.url('/loop-b')} -> ...)".replace(
+            "...", server.url("/loop-a")
+        )
+    )

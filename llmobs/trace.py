@@ -21,9 +21,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from llmobs import strictjson
 from llmobs.errors import ConfigError
 
 TRACE_BLOCK = 512  # tokens per hash id
+MAX_TOKENS = 10_000_000  # per prompt or output: past any model's context; a bigger one is a typo
 
 
 class TraceError(ConfigError):
@@ -54,8 +56,8 @@ def _count(row: dict[str, object], key: str) -> int:
         raise ValueError(f"missing {key!r}")
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValueError(f"{key!r} must be an integer, got {json.dumps(value)}")
-    if value < 1:
-        raise ValueError(f"{key!r} must be at least 1, got {value}")
+    if not 1 <= value <= MAX_TOKENS:
+        raise ValueError(f"{key!r} must be from 1 to {MAX_TOKENS}, got {value:.6g}")
     return value
 
 
@@ -65,9 +67,13 @@ def _timestamp(row: dict[str, object]) -> float:
         raise ValueError("missing 'timestamp'")
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise ValueError(f"'timestamp' must be a number of milliseconds, got {json.dumps(value)}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"'timestamp' must be a finite number >= 0, got {value}")
-    return float(value)
+    try:
+        as_float = float(value)  # an integer past 1e308 overflows
+    except OverflowError:
+        as_float = math.inf
+    if not math.isfinite(as_float) or as_float < 0:
+        raise ValueError(f"'timestamp' must be a finite number >= 0, got {as_float:g}")
+    return as_float
 
 
 def _hash_ids(row: dict[str, object]) -> tuple[int, ...]:
@@ -83,24 +89,23 @@ def _hash_ids(row: dict[str, object]) -> tuple[int, ...]:
 def parse_row(text: str, line: int, *, time_scale: float = 1.0) -> TraceRow:
     """One line of a trace; ``ValueError`` says what is wrong with it."""
     try:
-        row = json.loads(text, parse_constant=_no_constant)
+        row = strictjson.loads(text)  # NaN and Infinity are refused, not read as floats
     except json.JSONDecodeError as exc:
         raise ValueError(f"not JSON ({exc.msg} at column {exc.colno})") from None
     except RecursionError:
         raise ValueError("not JSON this reader takes (nested too deeply)") from None
     if not isinstance(row, dict):
         raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+    arrival = _timestamp(row) / 1000.0 * time_scale
+    if not math.isfinite(arrival):
+        raise ValueError("'timestamp' times the time scale is too large to wait for")
     return TraceRow(
         line,
-        _timestamp(row) / 1000.0 * time_scale,
+        arrival,
         _count(row, "input_length"),
         _count(row, "output_length"),
         _hash_ids(row),
     )
-
-
-def _no_constant(name: str) -> object:
-    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def parse_trace(

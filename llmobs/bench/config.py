@@ -16,6 +16,7 @@ from pydantic import Field, Strict, field_validator, model_validator
 
 from llmobs.config import StrictModel, read_yaml
 from llmobs.errors import ConfigError
+from llmobs.trace import MAX_TOKENS
 
 DEFAULT_PROMPTS = 200
 LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=@-]{0,99}")
@@ -70,8 +71,10 @@ class RunConfig(StrictModel):
         0, ge=0, description="Requests sent first and left out of the results."
     )
     seed: StrictInt = Field(0, description="Seeds the arrivals and the prompts.")
-    isl: PositiveInt = Field(1024, description="Input (prompt) tokens per request.")
-    osl: PositiveInt = Field(128, description="Output tokens per request (ignore_eos is set).")
+    isl: PositiveInt = Field(1024, le=MAX_TOKENS, description="Input (prompt) tokens per request.")
+    osl: PositiveInt = Field(
+        128, le=MAX_TOKENS, description="Output tokens per request (ignore_eos is set)."
+    )
     range_ratio: StrictFloat = Field(
         0.0,
         ge=0,
@@ -79,7 +82,7 @@ class RunConfig(StrictModel):
         description=("Lengths uniform in [L(1-r), L(1+r)], vLLM's --random-range-ratio."),
     )
     prefix_len: StrictInt = Field(
-        0, ge=0, description="A prefix of this many tokens shared by all."
+        0, ge=0, le=MAX_TOKENS, description="A prefix of this many tokens shared by all."
     )
     dataset: Literal["random", "sharegpt", "trace"] = Field(
         "random",

@@ -65,6 +65,8 @@ def next_rate(search: Search, tried: Sequence[tuple[float, float | None]]) -> St
     if (high - low) / low <= search.precision:
         return Step(None, f"{low:g} req/s meets the SLO, {high:g} does not")
     middle = _round((low + high) / 2)
+    if middle in (low, high):  # three digits cannot split the bracket further
+        return Step(None, f"{low:g} req/s meets the SLO, {high:g} does not (to 3 digits)")
     return Step(middle, f"between {low:g} (met) and {high:g} (missed): bisecting")
 
 
@@ -96,16 +98,42 @@ POINT_FIELDS: tuple[tuple[str, str, str | None], ...] = (
 
 
 def point(x: float, doc: dict[str, Any], run_dir: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"x": x, "run": run_dir, "complete": bool(doc.get("complete"))}
+    """One run's headline numbers, and whether its client was saturated (the run's own
+    verdict, ``llmobs.bench.report.client_verdict``: then its numbers measure the load
+    generator, and the search does not decide on them)."""
+    given = doc.get("client")
+    client: dict[str, Any] = given if isinstance(given, dict) else {}
+    out: dict[str, Any] = {
+        "x": x,
+        "run": run_dir,
+        "complete": bool(doc.get("complete")),
+        "saturated": bool(client.get("saturated")),
+        "saturated_reasons": [str(r) for r in client.get("reasons") or []],
+    }
     out.update({name: value(doc, key, sub) for name, key, sub in POINT_FIELDS})
     return out
 
 
 def failed_point(x: float, run_dir: str, error: str) -> dict[str, Any]:
     """A point that could not run (the server went away): no numbers, the reason."""
-    out: dict[str, Any] = {"x": x, "run": run_dir, "complete": False, "error": error}
+    out: dict[str, Any] = {
+        "x": x,
+        "run": run_dir,
+        "complete": False,
+        "saturated": False,
+        "saturated_reasons": [],
+        "error": error,
+    }
     out.update({name: None for name, _, _ in POINT_FIELDS})
     return out
+
+
+def decided(points: Sequence[dict[str, Any]]) -> list[tuple[float, float | None]]:
+    """The (rate, attainment) of the points the search may decide on: those that ran with
+    a client that kept up."""
+    return [
+        (p["x"], p["slo_attainment"]) for p in points if not p.get("error") and not p["saturated"]
+    ]
 
 
 def sweep_table(points: Sequence[dict[str, Any]], x_label: str) -> str:
@@ -135,12 +163,20 @@ def sweep_table(points: Sequence[dict[str, Any]], x_label: str) -> str:
                 cells.append(f"{v:>12g}")
             else:
                 cells.append(f"{v:>12.2f}")
-        note = (
-            "  (could not run)"
-            if p.get("error")
-            else ""
-            if p.get("complete")
-            else "  (interrupted)"
+        lines.append("".join(cells) + _note(p))
+    if any(p.get("saturated") for p in points):
+        lines.append(
+            "CLIENT SATURATED: at those points the load generator was the bottleneck, so their "
+            "numbers measure the client (use --workers or a lower load); a search does not "
+            "decide on them."
         )
-        lines.append("".join(cells) + note)
     return "\n".join(lines)
+
+
+def _note(p: dict[str, Any]) -> str:
+    if p.get("error"):
+        return "  (could not run)"
+    notes = [] if p.get("complete") else ["interrupted"]
+    if p.get("saturated"):
+        notes.append("CLIENT SATURATED")
+    return f"  ({'; '.join(notes)})" if notes else ""

@@ -15,19 +15,23 @@ point measured, and says why the sweep ended.
      "stopped": null | "interrupted" | "WHY"}     # why the sweep ended early
 
 Each POINT is ``llmobs.bench.sweep.point`` (or ``failed_point`` for a point that could not
-run): the swept value ``x``, the run's folder and its headline numbers.
+run): the swept value ``x``, the run's folder, whether its client was saturated, and its
+headline numbers. A search never decides on a saturated point: it measures that rate once
+more (the next folder is ``rate-X-again``), and stops if the client is saturated again.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from llmobs import strictjson
 from llmobs.bench.config import RunConfig
-from llmobs.bench.harness import Run, write_json
-from llmobs.bench.sweep import Search, failed_point, next_rate, passes, point
+from llmobs.bench.harness import Run
+from llmobs.bench.sweep import Search, decided, failed_point, next_rate, passes, point
 from llmobs.errors import ConfigError, LlmobsError
 
 SWEEP_FILE = "sweep.json"
@@ -47,14 +51,18 @@ class Plan:
     search: Search | None = None
 
 
-def point_config(cfg: RunConfig, kind: Kind, x: float, index: int) -> RunConfig:
+def point_config(
+    cfg: RunConfig, kind: Kind, x: float, index: int, again: bool = False
+) -> RunConfig:
     """The sweep's config at one point: its rate or concurrency, its own seed (no prompt is
-    repeated from an earlier point, so no prefix-cache hits between points).
+    repeated from an earlier point, so no prefix-cache hits between points), and its label
+    (the folder's name; ``-again`` for a point measured a second time).
 
     Raises:
         ConfigError: the point's config is invalid (a concurrency below --workers).
     """
-    update: dict[str, Any] = {"seed": cfg.seed + index, "label": f"{kind}-{x:g}"}
+    label = f"{kind}-{x:g}" + ("-again" if again else "")
+    update: dict[str, Any] = {"seed": cfg.seed + index, "label": label}
     if kind == "rate":
         update["request_rate"] = x
     else:
@@ -78,16 +86,40 @@ def new_document(plan: Plan, slo: str | None) -> dict[str, Any]:
     return doc
 
 
+def write_document(path: Path, doc: dict[str, Any]) -> None:
+    """Strict JSON, atomically: a reader (or a crash) never sees half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(strictjson.dumps(doc, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
 def answer(search: Search, points: list[dict[str, Any]]) -> float | None:
-    """The highest rate whose requests met the SLO often enough, or None."""
-    good = [p["x"] for p in points if passes(search, p["slo_attainment"])]
+    """The highest rate whose requests met the SLO often enough, measured with a client that
+    kept up (a saturated point decides nothing), or None."""
+    good = [x for x, attainment in decided(points) if passes(search, attainment)]
     return max(good) if good else None
+
+
+def saturation(points: list[dict[str, Any]]) -> str | None:
+    """Why a search must stop: its last point and the one before, at the same rate, were
+    both measured with a saturated client. None while it may go on."""
+    if len(points) < 2 or not all(p["saturated"] for p in points[-2:]):
+        return None
+    last, before = points[-1], points[-2]
+    if last["x"] != before["x"]:
+        return None
+    reasons = "; ".join(last["saturated_reasons"]) or "see its result"
+    return (
+        f"at {last['x']:g} req/s the load generator was saturated twice ({reasons}): the "
+        "search cannot tell the server's limit from the client's; rerun with --workers N "
+        "(more load-generator processes) or a smaller --isl/--osl"
+    )
 
 
 def _next(plan: Plan, doc: dict[str, Any], index: int, say: Callable[[str], None]) -> float | None:
     if plan.search is None:
         return plan.values[index] if index < len(plan.values) else None
-    step = next_rate(plan.search, [(p["x"], p["slo_attainment"]) for p in doc["points"]])
+    step = next_rate(plan.search, decided(doc["points"]))
     say(step.reason)
     if step.rate is None:
         doc["search"]["reason"] = step.reason
@@ -109,7 +141,8 @@ def run_sweep(
     stopped: str | None = None
     index = 0
     while (x := _next(plan, doc, index, say)) is not None:
-        point_cfg = point_config(cfg, plan.kind, x, index)
+        again = any(p["x"] == x for p in doc["points"])  # only a saturated point is rerun
+        point_cfg = point_config(cfg, plan.kind, x, index, again)
         label = str(point_cfg.label)
         say(f"-- {plan.kind} {x:g} --")
         try:
@@ -122,14 +155,25 @@ def run_sweep(
             doc["points"].append(failed_point(x, label, str(exc)))
             stopped = f"{plan.kind} {x:g} could not run: {exc}"
             break
-        doc["points"].append(point(x, result.doc, label))
-        write_json(out_dir / SWEEP_FILE, doc)
+        measured = point(x, result.doc, label)
+        doc["points"].append(measured)
+        write_document(out_dir / SWEEP_FILE, doc)
         index += 1
         if not result.complete:
             stopped = INTERRUPTED
             break
+        if plan.search is not None and measured["saturated"]:
+            stopped = saturation(doc["points"])
+            if stopped is not None:
+                say(f"error: {stopped}")
+                break
+            say(
+                f"{plan.kind} {x:g}: the client was saturated "
+                f"({'; '.join(measured['saturated_reasons'])}): this point does not decide "
+                "the search; measuring it once more"
+            )
     if plan.search is not None:
         doc["search"]["answer"] = answer(plan.search, doc["points"])
     doc["stopped"] = stopped
-    write_json(out_dir / SWEEP_FILE, doc)
+    write_document(out_dir / SWEEP_FILE, doc)
     return doc

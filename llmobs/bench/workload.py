@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from llmobs import strictjson
 from llmobs.errors import ConfigError
 from llmobs.trace import TRACE_BLOCK, read_trace
 
@@ -230,17 +231,25 @@ def sharegpt_workload(
     or ``osl`` as the output length; vLLM's filters (prompt >= 4 tokens, reply >= 4,
     prompt <= 1024, both <= 2048)."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read ShareGPT file {path}: {exc}") from None
+        data = strictjson.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read ShareGPT file {path}: {exc.strerror or exc}") from None
+    except RecursionError:
+        raise ConfigError(f"ShareGPT file {path}: nested too deeply to be ShareGPT") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"ShareGPT file {path}:{exc.lineno}: not JSON ({exc.msg} at column {exc.colno})"
+        ) from None
+    except ValueError as exc:  # not UTF-8, or NaN/Infinity
+        raise ConfigError(f"ShareGPT file {path}: {exc}") from None
     if not isinstance(data, list):
         raise ConfigError(f"{path}: expected a JSON list of conversations")
     pairs: list[tuple[str, int]] = []
     for item in data:
-        turns = item.get("conversations") if isinstance(item, dict) else None
-        if not isinstance(turns, list) or len(turns) < 2:
+        pair = _conversation(item)
+        if pair is None:
             continue
-        prompt, reply = str(turns[0].get("value", "")), str(turns[1].get("value", ""))
+        prompt, reply = pair
         p_tokens, r_tokens = max(1, len(prompt) // 4), max(1, len(reply) // 4)
         if p_tokens < 4 or r_tokens < 4 or p_tokens > 1024 or p_tokens + r_tokens > 2048:
             continue
@@ -251,3 +260,18 @@ def sharegpt_workload(
     rng.shuffle(pairs)
     chosen = [pairs[i % len(pairs)] for i in range(count)]
     return [RequestSpec(i, 0.0, p, None, n) for i, (p, n) in enumerate(chosen)]
+
+
+def _conversation(item: object) -> tuple[str, str] | None:
+    """The first turn and its reply, as text; None for an entry that is not a conversation
+    (skipped, as vLLM's reader skips them)."""
+    turns = item.get("conversations") if isinstance(item, dict) else None
+    if not isinstance(turns, list) or len(turns) < 2:
+        return None
+    first, second = turns[0], turns[1]
+    if not isinstance(first, dict) or not isinstance(second, dict):
+        return None
+    prompt, reply = first.get("value"), second.get("value")
+    if not isinstance(prompt, str) or not isinstance(reply, str):
+        return None
+    return prompt, reply

@@ -4,7 +4,6 @@ compare`` (saved runs side by side): options in, ``llmobs.bench.sweeprun`` and
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
@@ -12,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from llmobs import exitcodes, strictjson
 from llmobs.cli.bench_options import POSITIVE, build_config, given, run_options
-from llmobs.cli.bench_run import EXIT_FAILURES, EXIT_INTERRUPTED, say, terminate_as_interrupt
+from llmobs.cli.bench_run import say, terminate_as_interrupt
 from llmobs.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -29,6 +29,12 @@ def _values(text: str, what: str, integer: bool) -> tuple[float, ...]:
         raise ConfigError(f"{what}: give one or more positive numbers")
     if integer and any(not math.isfinite(v) or v != int(v) for v in values):
         raise ConfigError(f"{what}: concurrencies are whole numbers")
+    if any(not math.isfinite(v) for v in values):
+        raise ConfigError(f"{what}: give finite numbers (a sweep of everything at once is one run)")
+    names = [f"{v:g}" for v in values]  # a point's folder is named by its value, as :g writes it
+    repeated = next((name for name in names if names.count(name) > 1), None)
+    if repeated is not None:
+        raise ConfigError(f"{what}: {repeated} is given twice (to 6 digits): give each value once")
     return values
 
 
@@ -153,8 +159,8 @@ def sweep(
     _show(doc, plan, cfg.slo, as_json)
     say(f"saved {out_dir / SWEEP_FILE}" + (f" and {drawn}" if drawn else ""))
     if doc["stopped"] == INTERRUPTED:
-        sys.exit(EXIT_INTERRUPTED)
-    sys.exit(EXIT_FAILURES if doc["stopped"] else 0)
+        sys.exit(exitcodes.INTERRUPTED)
+    sys.exit(exitcodes.FAILURE if doc["stopped"] else exitcodes.OK)
 
 
 def _curve(doc: dict[str, Any], plan: Plan, out_dir: Path) -> Path | None:
@@ -172,7 +178,7 @@ def _show(doc: dict[str, Any], plan: Plan, slo: str | None, as_json: bool) -> No
     from llmobs.bench.sweep import sweep_table
 
     if as_json:
-        click.echo(json.dumps(doc, indent=2))
+        click.echo(strictjson.dumps(doc, indent=2))
         return
     click.echo(sweep_table(sorted(doc["points"], key=lambda p: p["x"]), plan.kind))
     if plan.search is not None:
@@ -200,13 +206,17 @@ def compare(results: tuple[Path, ...], plot: Path | None, as_json: bool) -> None
     llmbench compare runs/baseline runs/pd-1p1d --plot compare.png
     """
     from llmobs.bench.compare import comparison, comparison_table, name_of
-    from llmobs.bench.harness import load_run
     from llmobs.bench.plots import bars
+    from llmobs.bench.saved import load_saved
 
     try:
-        runs = [load_run(path) for path in results]
+        saved_runs = [load_saved(path) for path in results]
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    for saved_run in saved_runs:
+        for warning in saved_run.warnings:
+            say(f"warning: {warning}")
+    runs = [s.run for s in saved_runs]
     names: list[str] = []
     for path, saved in zip(results, runs, strict=True):
         fallback = (path if path.is_dir() else path.parent).resolve().name
@@ -218,9 +228,17 @@ def compare(results: tuple[Path, ...], plot: Path | None, as_json: bool) -> None
     data = comparison(names, docs)
     data["complete"] = [r.complete for r in runs]
     if as_json:
-        click.echo(json.dumps(data, indent=2))
+        click.echo(strictjson.dumps(data, indent=2))
     else:
         click.echo(comparison_table(data))
     if plot is not None:
-        plot.parent.mkdir(parents=True, exist_ok=True)
-        say(f"plot: {bars(names, docs, plot)}")
+        try:
+            plot.parent.mkdir(parents=True, exist_ok=True)
+            say(f"plot: {bars(names, docs, plot)}")
+        except OSError as exc:  # a path the user named that cannot be written: input error
+            raise click.UsageError(
+                f"--plot {plot}: cannot write it ({exc.strerror or exc}); give a path in a "
+                "folder you can write to"
+            ) from None
+        except ValueError as exc:  # matplotlib: a file type it does not write
+            raise click.UsageError(f"--plot {plot}: {exc}") from None

@@ -1,0 +1,223 @@
+"""``llmbench``'s inputs and saved documents as a user meets them, bad ones included: every
+case is a subprocess, its exit status and what it prints; every JSON it prints or writes is
+read with a strict parser. Servers are emulators on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from llmobs.sim.config import EngineSettings
+from tests import strictjson
+from tests.e2e.conftest import REPO, run_cli
+from tests.servers import free_port, wait_until
+from tests.simhost import SimHost
+
+BENCH = "llmobs.cli.bench"
+SMALL = ("--isl", "20", "--osl", "4")
+
+
+def bench(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return run_cli(*args, module=BENCH, timeout=timeout)
+
+
+def lines(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def usage_error(done: subprocess.CompletedProcess[str], *says: str) -> None:
+    """Exit 2, a message that says what is wrong, no traceback."""
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    for text in says:
+        assert text in done.stderr, done.stderr
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimHost]:
+    with SimHost(EngineSettings(fixed_ttft_ms=5, fixed_itl_ms=20)) as host:
+        yield host
+
+
+@pytest.fixture(scope="module")
+def finished(sim: SimHost, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run of 6 requests that finished."""
+    out = tmp_path_factory.mktemp("finished") / "run"
+    done = bench("run", "--base-url", sim.url, "-n", "6", *SMALL, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def killed(sim: SimHost, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run SIGKILLed after a few requests: result.json still says running."""
+    out = tmp_path_factory.mktemp("killed") / "run"
+    args = ["run", "--base-url", sim.url, "-n", "500", "--request-rate", "20", *SMALL]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", BENCH, *args, "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=REPO,
+    )
+    try:
+        wait_until(lambda: lines(out / "records.jsonl") >= 4, 60, "four finished requests")
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert strictjson.load(out / "result.json")["state"] == "running"
+    return out
+
+
+def copy(run: Path, tmp_path: Path) -> Path:
+    target = tmp_path / run.name
+    shutil.copytree(run, target)
+    return target
+
+
+# -- item 7: report tells what happened to the run ----------------------------------------------
+def test_a_killed_run_is_reported_as_killed_not_interrupted(killed: Path) -> None:
+    done = bench("report", str(killed))
+    assert done.returncode == 0, done.stderr
+    assert "KILLED" in done.stdout and "INTERRUPTED" not in done.stdout
+    assert "were cut off" not in done.stdout
+    as_json = bench("report", str(killed), "--json")
+    doc = strictjson.loads(as_json.stdout)
+    assert doc["state"] == "killed" and doc["complete"] is False
+
+
+def test_missing_records_are_warned_of_and_the_saved_summary_is_shown(
+    finished: Path, tmp_path: Path
+) -> None:
+    run = copy(finished, tmp_path)
+    (run / "records.jsonl").unlink()
+    done = bench("report", str(run))
+    assert done.returncode == 0, done.stderr
+    assert "warning: cannot read" in done.stderr and "records.jsonl" in done.stderr
+    assert "result.json's summary" in done.stderr
+    assert re.search(r"Successful requests: +6\n", done.stdout), done.stdout
+
+
+def test_a_bad_line_in_the_records_is_skipped_counted_and_named(
+    killed: Path, tmp_path: Path
+) -> None:
+    run = copy(killed, tmp_path)
+    records = (run / "records.jsonl").read_text().splitlines()
+    good = [line for line in records if line.strip()]
+    (run / "records.jsonl").write_text(
+        "\n".join([good[0], good[1], "{not a record", good[2], '{"index": NaN}', *good[3:]]) + "\n"
+    )
+    done = bench("report", str(run), "--json")
+    assert done.returncode == 0, done.stderr
+    assert "skipped 2 line(s)" in done.stderr and "line 3, 5" in done.stderr
+    doc = strictjson.loads(done.stdout)
+    s = doc["summary"]
+    assert s["completed"] + s["failed"] + s["cancelled"] == len(good)
+
+
+def test_a_result_without_a_key_the_report_reads_names_it(finished: Path, tmp_path: Path) -> None:
+    run = copy(finished, tmp_path)
+    doc = strictjson.load(run / "result.json")
+    del doc["config"]
+    (run / "result.json").write_text(json.dumps(doc))
+    usage_error(bench("report", str(run)), "has no 'config (a mapping)'", "result.json")
+    del doc["summary"]["ttft_ms"]
+    doc["config"] = {}
+    (run / "result.json").write_text(json.dumps(doc))
+    usage_error(bench("report", str(run)), "summary.ttft_ms")
+
+
+def test_a_label_that_is_not_one_plain_name_is_refused(sim: SimHost, tmp_path: Path) -> None:
+    for label in ("../../escape", "a/b", ".hidden", ""):
+        usage_error(bench("run", "--base-url", sim.url, "-n", "1", "--label", label), "--label")
+    assert not (REPO.parent / "escape").exists()
+
+
+# -- item 14: a plot path that cannot be written ----------------------------------------------
+def test_compare_to_an_unwritable_plot_is_a_message(finished: Path) -> None:
+    done = bench("compare", str(finished), str(finished), "--plot", "/proc/x.png")
+    usage_error(done, "--plot /proc/x.png: cannot write it")
+
+
+def test_compare_json_is_strict(finished: Path, killed: Path) -> None:
+    done = bench("compare", str(finished), str(killed), "--json")
+    assert done.returncode == 0, done.stderr
+    data = strictjson.loads(done.stdout)
+    assert data["complete"] == [True, False]
+
+
+# -- items 15, 16, 17: refused before anything is sent ----------------------------------------
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--base-url", "ftp://127.0.0.1:8000"], "give http://HOST:PORT"),
+        (["--base-url", "localhost:8000"], "give http://HOST:PORT"),
+        (["--base-url", "http://127.0.0.1:70000"], "from 1 to 65535"),
+        (["--slo", "ttft=1s,ttft=2s"], "ttft is given twice"),
+        (["--slo", "ttft=1s,,tpot=5ms"], "an empty item"),
+        (["--slo", "ttft=1s,"], "an empty item"),
+        (["--isl", "20000000"], "--isl"),
+    ],
+)
+def test_bad_options_are_refused_up_front(args: list[str], says: str) -> None:
+    gone = f"http://127.0.0.1:{free_port()}"
+    base = [] if "--base-url" in args else ["--base-url", gone]
+    usage_error(bench("run", *base, "-n", "1", *args), says)
+
+
+def test_a_sweep_over_a_repeated_rate_is_refused_up_front(tmp_path: Path) -> None:
+    gone = f"http://127.0.0.1:{free_port()}"
+    done = bench("sweep", "--base-url", gone, "--rates", "2,2,2", "--out", str(tmp_path / "s"))
+    usage_error(done, "--rates: 2 is given twice")
+    assert not (tmp_path / "s").exists() or not any((tmp_path / "s").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("yaml", "says"),
+    [
+        ("isl: true\n", "--isl"),
+        ("request_rate: yes\n", "--request-rate"),
+        ("num_prompts: '5'\n", "--num-prompts"),
+        ("percentiles: [50, true]\n", "--percentiles"),
+        ("label: ../up\n", "--label"),
+        ("slo: ttft=1s,ttft=1s\n", "given twice"),
+        ("\x00\x01binary\xff\n", "scenario"),
+    ],
+)
+def test_a_scenario_with_a_bad_value_is_refused(tmp_path: Path, yaml: str, says: str) -> None:
+    config = tmp_path / "scenario.yaml"
+    config.write_bytes(yaml.encode("utf-8", "surrogateescape"))
+    gone = f"http://127.0.0.1:{free_port()}"
+    usage_error(bench("run", "--base-url", gone, "--config", str(config)), says)
+
+
+# -- item 13: datasets with non-finite numbers --------------------------------------------------
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_a_trace_with_a_non_finite_timestamp_is_refused_with_its_line(
+    sim: SimHost, tmp_path: Path, token: str
+) -> None:
+    trace = tmp_path / "t.jsonl"
+    trace.write_text(
+        '{"timestamp": 0, "input_length": 5, "output_length": 2}\n'
+        f'{{"timestamp": {token}, "input_length": 5, "output_length": 2}}\n'
+    )
+    usage_error(
+        bench("run", "--base-url", sim.url, "--dataset", "trace", str(trace)),
+        f"{trace}:2:",
+        f"{token.lstrip('-')} is not valid JSON",
+    )
+
+
+def test_a_sharegpt_file_with_nan_is_refused(sim: SimHost, tmp_path: Path) -> None:
+    data = tmp_path / "sharegpt.json"
+    data.write_text('[{"conversations": [{"value": "hello there"}], "score": NaN}]')
+    usage_error(
+        bench("run", "--base-url", sim.url, "--dataset", "sharegpt", str(data)),
+        "NaN is not valid JSON",
+    )

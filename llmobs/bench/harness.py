@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from llmobs import strictjson
 from llmobs.bench.config import RunConfig
 from llmobs.bench.metrics import parse_slo, summarize
 from llmobs.bench.prepare import prepare
@@ -28,9 +29,9 @@ from llmobs.bench.records import RequestRecord
 from llmobs.bench.report import SCHEMA_VERSION, client_verdict, result_json
 from llmobs.bench.runner import Health
 from llmobs.bench.serverside import Series, series_from_json
-from llmobs.bench.session import config_json, execute, result
+from llmobs.bench.session import RecordSink, config_json, execute, result
 from llmobs.config import validate
-from llmobs.errors import ConfigError
+from llmobs.errors import ConfigError, LlmobsError
 from llmobs.sim.child import ChildSim
 from llmobs.sim.cluster import parse_pd
 from llmobs.sim.config import EngineSettings, describe
@@ -68,10 +69,17 @@ def default_out_dir(label: str | None = None, root: Path = Path("llmbench-runs")
 
 
 def write_json(path: Path, doc: dict[str, Any]) -> None:
-    """Atomic: a reader (or a crash) never sees half a file."""
+    """Atomic: a reader (or a crash) never sees half a file. Strict JSON.
+
+    Raises:
+        OSError: the file cannot be written (its partial copy is removed)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(strictjson.dumps(doc, indent=2) + "\n")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 @contextlib.contextmanager
@@ -138,17 +146,25 @@ def benchmark(cfg: RunConfig, base_url: str, api_key: str | None, out_dir: Path,
         "config": config_json(cfg, prepared.target, base_url),
         "records": RECORDS_FILE,
     }
-    write_json(out_dir / RESULT_FILE, placeholder)
+    try:
+        write_json(out_dir / RESULT_FILE, placeholder)
+    except OSError as exc:
+        raise LlmobsError(f"cannot write {out_dir / RESULT_FILE}: {exc.strerror or exc}") from None
+    sink = RecordSink(out_dir / RECORDS_FILE)
     timed = sum(1 for s in prepared.specs if not s.warmup)
     echo(
         f"sending {timed} requests to {prepared.target.url} (model {prepared.target.model}); "
-        f"records go to {out_dir / RECORDS_FILE} as they finish"
+        f"records go to {sink.path} as they finish"
     )
-    outcome = execute(prepared, cfg, out_dir)
+    outcome = execute(prepared, cfg, sink)
     with deferred_interrupts():  # a second Ctrl-C must not cut the result in half
         doc = result(outcome, cfg, prepared, base_url)
-        doc["state"] = "finished" if outcome.complete else "interrupted"
-        write_json(out_dir / RESULT_FILE, doc)
+        try:
+            write_json(out_dir / RESULT_FILE, doc)
+        except OSError as exc:
+            doc["state"] = "failed"
+            why = f"cannot write {out_dir / RESULT_FILE}: {exc.strerror or exc}"
+            doc["error"] = "; ".join(filter(None, [doc.get("error"), why]))
     series = outcome.watch.series if outcome.watch is not None else []
     return Run(doc, out_dir, outcome.sink.records, series)
 

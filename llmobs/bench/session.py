@@ -14,6 +14,7 @@ import gc
 import math
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,18 +29,35 @@ from llmobs.bench.report import client_verdict, result_json
 from llmobs.bench.runner import Health, Target, run_load
 from llmobs.bench.serverside import ServerWatch, series_json, views
 from llmobs.bench.workers import run_pool
+from llmobs.bench.workload import RequestSpec
 from llmobs.scrape.fetch import normalize_url
+
+LAST_SCRAPE_S = 3.0  # the closing scrape of an interrupted run: a hung server must not hold it
 
 
 class RecordSink:
-    """Writes each record to JSONL as it arrives (flushed), and keeps them for the result."""
+    """Writes each record to JSONL as it arrives (flushed), and keeps them for the result.
+
+    A write the OS refuses (a full disk, a file-size limit, any ``OSError``) is kept as
+    ``error`` and reported once through ``on_error``; later records are kept in memory
+    only, for the summary."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.records: list[RequestRecord] = []
-        self._file: IO[str] = path.open("w", buffering=1)
         self.measured = 0
         self.failed = 0
+        self.error: str | None = None
+        self.on_error: Callable[[], object] = lambda: None
+        self._file: IO[str] | None = None
+        try:
+            self._file = path.open("w", buffering=1)
+        except OSError as exc:
+            self._refused(exc)
+
+    def _refused(self, exc: OSError) -> None:
+        self.error = f"cannot write {self.path}: {exc.strerror or exc}"
+        self.on_error()
 
     def emit(self, record: RequestRecord, line: str | None = None) -> None:
         """Keep ``record``; write it, or ``line`` when it is already its JSON (a worker's)."""
@@ -48,10 +66,21 @@ class RecordSink:
             self.measured += 1
             if not record.ok:
                 self.failed += 1
-        self._file.write((line or record.to_json()) + "\n")
+        if self._file is None or self.error is not None:
+            return
+        try:
+            self._file.write((line or record.to_json()) + "\n")
+        except OSError as exc:
+            self._refused(exc)
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is None:
+            return
+        try:
+            self._file.close()
+        except OSError as exc:
+            if self.error is None:
+                self._refused(exc)
 
 
 class Progress:
@@ -92,6 +121,7 @@ class Outcome:
     watch: ServerWatch | None
     complete: bool
     started_at: str
+    failure: str | None = None  # why the run failed (a write refused, a worker died)
 
 
 @dataclass
@@ -103,17 +133,37 @@ class RunState:
     watch: ServerWatch | None = None
 
 
+async def _guarded(sink: RecordSink, load: Coroutine[Any, Any, Any]) -> None:
+    """Run ``load`` until it ends or the sink cannot write: a refused write stops sending
+    (what is in flight is cancelled, as on Ctrl-C) instead of failing every request."""
+    task = asyncio.create_task(load)
+    sink.on_error = task.cancel
+    try:
+        await task
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if sink.error is None or (current is not None and current.cancelling()):
+            raise
+    finally:
+        sink.on_error = lambda: None
+
+
 async def _run(prepared: Prepared, cfg: RunConfig, sink: RecordSink, state: RunState) -> None:
     warm = [s for s in prepared.specs if s.warmup]
     timed = [s for s in prepared.specs if not s.warmup]
     if warm:
-        await run_load(
-            warm,
-            prepared.target,
-            start=time.monotonic(),
-            emit=sink.emit,
-            max_concurrency=cfg.max_concurrency,
+        await _guarded(
+            sink,
+            run_load(
+                warm,
+                prepared.target,
+                start=time.monotonic(),
+                emit=sink.emit,
+                max_concurrency=cfg.max_concurrency,
+            ),
         )
+        if sink.error is not None:
+            return
     if cfg.scrape:
         state.watch = ServerWatch(
             [normalize_url(u) for u in cfg.scrape], time.monotonic(), cfg.scrape_interval
@@ -128,30 +178,7 @@ async def _run(prepared: Prepared, cfg: RunConfig, sink: RecordSink, state: RunS
         helpers.append(asyncio.create_task(state.watch.run(stop)))
     gc.freeze()  # the workload built so far is never garbage: keep collections short
     try:
-        if cfg.workers == 1:
-            await run_load(
-                timed,
-                prepared.target,
-                start=start,
-                emit=sink.emit,
-                max_concurrency=cfg.max_concurrency,
-                health=state.health,
-            )
-        else:
-
-            def started(at: float) -> None:
-                if state.watch is not None:
-                    state.watch.rebase(at)
-
-            await run_pool(
-                timed,
-                prepared.target,
-                cfg.workers,
-                cfg.max_concurrency,
-                sink.emit,
-                started,
-                state.health,
-            )
+        await _guarded(sink, _load(prepared, cfg, timed, sink, start, state))
     finally:
         gc.unfreeze()
         stop.set()
@@ -160,26 +187,62 @@ async def _run(prepared: Prepared, cfg: RunConfig, sink: RecordSink, state: RunS
         await state.watch.scrape_now()  # the right edge
 
 
-def execute(prepared: Prepared, cfg: RunConfig, out_dir: Path) -> Outcome:
-    """Run the load; an interrupt (Ctrl-C) ends it early but keeps what was measured,
-    the servers' side included (one more scrape closes their window)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    sink = RecordSink(out_dir / "records.jsonl")
+async def _load(
+    prepared: Prepared,
+    cfg: RunConfig,
+    timed: list[RequestSpec],
+    sink: RecordSink,
+    start: float,
+    state: RunState,
+) -> None:
+    if cfg.workers == 1:
+        await run_load(
+            timed,
+            prepared.target,
+            start=start,
+            emit=sink.emit,
+            max_concurrency=cfg.max_concurrency,
+            health=state.health,
+        )
+        return
+
+    def started(at: float) -> None:
+        if state.watch is not None:
+            state.watch.rebase(at)
+
+    await run_pool(
+        timed,
+        prepared.target,
+        cfg.workers,
+        cfg.max_concurrency,
+        sink.emit,
+        started,
+        state.health,
+    )
+
+
+def execute(prepared: Prepared, cfg: RunConfig, sink: RecordSink) -> Outcome:
+    """Run the load into ``sink``; an interrupt (Ctrl-C, SIGTERM) ends it early but keeps
+    what was measured, the servers' side included (one more scrape, of at most
+    ``LAST_SCRAPE_S``, closes their window). A write the sink cannot make, or a worker that
+    dies, ends it as a failure (``Outcome.failure``)."""
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     state = RunState(Health(workers=cfg.workers))
     complete = True
     try:
-        asyncio.run(_run(prepared, cfg, sink, state))
+        if sink.error is None:
+            asyncio.run(_run(prepared, cfg, sink, state))
     except KeyboardInterrupt:
         complete = False
         if state.watch is not None:
-            with contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(state.watch.scrape_now())
+            with contextlib.suppress(KeyboardInterrupt, TimeoutError):
+                asyncio.run(asyncio.wait_for(state.watch.scrape_now(), LAST_SCRAPE_S))
     finally:
         sink.close()
-    if state.health.problems:
+    failure = "; ".join(([sink.error] if sink.error else []) + state.health.problems) or None
+    if failure is not None:
         complete = False
-    return Outcome(sink, state.health, state.watch, complete, started_at)
+    return Outcome(sink, state.health, state.watch, complete, started_at, failure)
 
 
 def config_json(cfg: RunConfig, target: Target, base_url: str) -> dict[str, Any]:
@@ -213,6 +276,17 @@ def result(outcome: Outcome, cfg: RunConfig, prepared: Prepared, base_url: str) 
         error_samples=samples[:3],
         gap=gaps(outcome.sink.records, combined.histograms) if combined is not None else None,
     )
+    doc["state"] = state(outcome)
+    if outcome.failure is not None:
+        doc["error"] = outcome.failure
     if outcome.watch is not None:
         doc["server_series"] = [series_json(s) for s in outcome.watch.series]
     return doc
+
+
+def state(outcome: Outcome) -> str:
+    """``finished``; ``interrupted`` (Ctrl-C, SIGTERM); ``failed`` (a write refused, a
+    worker died: ``error`` says which)."""
+    if outcome.failure is not None:
+        return "failed"
+    return "finished" if outcome.complete else "interrupted"

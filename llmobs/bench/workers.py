@@ -34,6 +34,16 @@ START_TIMEOUT_S = 60.0
 POLL_S = 0.02
 
 
+def _ended(code: int | None) -> str:
+    """How a process ended, from its exit code (negative: the signal that killed it)."""
+    if code is not None and code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
 def shares(total: int | None, n: int) -> list[int | None]:
     """``--max-concurrency`` split over ``n`` workers: whole, the remainder to the first."""
     if total is None:
@@ -84,6 +94,9 @@ def _worker_main(
     out: Any,
 ) -> None:
     os.setpgrp()
+    # a parent started with SIGINT ignored (``cmd &`` in a script) passes that on: the
+    # parent stops a worker with SIGINT, so it must be heard
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def emit(record: RequestRecord) -> None:
         out.put(("record", index, record.to_json()))
@@ -168,7 +181,7 @@ class WorkerPool:
             if index not in self.reported and not process.is_alive():
                 self.reported.add(index)
                 self.health.problems.append(
-                    f"load-generator worker {index} exited with code {process.exitcode} "
+                    f"load-generator worker {index} (pid {process.pid}) {_ended(process.exitcode)} "
                     "before reporting: its unfinished requests are missing"
                 )
 

@@ -1,19 +1,20 @@
 """``llmbench run`` and ``llmbench report``, and the pieces ``sweep`` shares with them:
-the target (a server, or the emulator started here), SIGTERM as Ctrl-C, and exit codes."""
+the target (a server, or the emulator started here), SIGTERM as Ctrl-C (and Ctrl-C heard
+even when the shell started us with it ignored), and exit codes (``llmobs.exitcodes``)."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from llmobs import strictjson
+from llmobs import exitcodes, strictjson
 from llmobs.cli.bench_options import build_config, given, run_options
 from llmobs.errors import ConfigError, LlmobsError
 
@@ -21,8 +22,9 @@ if TYPE_CHECKING:
     from llmobs.bench.config import RunConfig
     from llmobs.bench.harness import Run
 
-EXIT_FAILURES = 1
-EXIT_INTERRUPTED = 130
+# the sweep command's names for them, until it reads llmobs.exitcodes itself
+EXIT_FAILURES = exitcodes.FAILURE
+EXIT_INTERRUPTED = exitcodes.INTERRUPTED
 
 
 def say(message: str) -> None:
@@ -31,16 +33,25 @@ def say(message: str) -> None:
 
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a pod stopping, ``timeout``) ends the run as Ctrl-C does: results saved."""
+    """SIGTERM (a pod stopping, ``timeout``) ends the run as Ctrl-C does: results saved.
 
-    def handler(signum: int, frame: object) -> None:
-        os.kill(os.getpid(), signal.SIGINT)
+    SIGINT is heard however we were started: a non-interactive shell starts ``llmbench ... &``
+    with SIGINT ignored, and asyncio only takes over SIGINT from Python's default handler.
+    SIGTERM calls whatever handles SIGINT at that moment (asyncio's, which cancels the run;
+    nothing while the result is being written)."""
 
+    def handler(signum: int, frame: FrameType | None) -> None:
+        current = signal.getsignal(signal.SIGINT)
+        if callable(current):
+            current(signal.SIGINT, frame)
+
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     previous = signal.signal(signal.SIGTERM, handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 @contextlib.contextmanager
@@ -76,11 +87,11 @@ def stop_on(exc: BaseException) -> NoReturn:
     """The message and exit status of a run that could not start."""
     if isinstance(exc, KeyboardInterrupt):
         say("interrupted before the first request: nothing was measured")
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(exitcodes.INTERRUPTED)
     if isinstance(exc, ConfigError):
         raise click.UsageError(str(exc))
     say(f"error: {exc}")
-    sys.exit(EXIT_FAILURES)
+    sys.exit(exitcodes.FAILURE)
 
 
 def show(run: Run, as_json: bool, plot: Path | None) -> None:
@@ -101,9 +112,13 @@ def show(run: Run, as_json: bool, plot: Path | None) -> None:
 
 
 def status(run: Run) -> int:
+    """1 for a run that failed (a write refused, a worker died) or had failed requests, 130
+    for an interrupted one, else 0."""
+    if run.doc.get("state") == "failed":
+        return exitcodes.FAILURE
     if not run.complete:
-        return EXIT_INTERRUPTED
-    return EXIT_FAILURES if run.failed else 0
+        return exitcodes.INTERRUPTED
+    return exitcodes.FAILURE if run.failed else exitcodes.OK
 
 
 @click.command()
@@ -131,20 +146,25 @@ def run(
     FILE is the dataset for --dataset sharegpt or trace. Records are written as they finish;
     Ctrl-C stops the run and still writes the (partial) result.
     """
-    from llmobs.bench.harness import default_out_dir
-
-    try:
-        cfg, api_key = build_config(given(ctx, options), dataset_file)
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
-    out_dir = out or default_out_dir(cfg.label)
     try:
         with terminate_as_interrupt():
+            from llmobs.bench.harness import default_out_dir
+
+            try:
+                cfg, api_key = build_config(given(ctx, options), dataset_file)
+            except ConfigError as exc:
+                raise click.UsageError(str(exc)) from None
+            out_dir = out or default_out_dir(cfg.label)
             result = run_one(cfg, api_key, out_dir)
     except (LlmobsError, KeyboardInterrupt) as exc:
         stop_on(exc)
     show(result, as_json, plot)
-    say(f"saved {out_dir / 'result.json'} and {out_dir / 'records.jsonl'}")
+    if result.doc.get("error"):
+        say(f"error: the run failed: {result.doc['error']}")
+    if result.doc.get("state") == "failed" and "cannot write" in str(result.doc.get("error")):
+        say(f"what was written before the failure is in {out_dir}")
+    else:
+        say(f"saved {out_dir / 'result.json'} and {out_dir / 'records.jsonl'}")
     sys.exit(status(result))
 
 

@@ -4,18 +4,23 @@ with the points so far."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from llmobs.bench.config import RunConfig
-from llmobs.bench.harness import benchmark
-from llmobs.bench.sweep import Search
+from llmobs.bench.harness import Run, benchmark
+from llmobs.bench.sweep import Search, sweep_table
 from llmobs.bench.sweeprun import SWEEP_FILE, Plan, point_config, run_sweep
 from llmobs.errors import ConfigError
 from llmobs.sim.config import EngineSettings
+from tests import strictjson
 from tests.servers import free_port
 from tests.simhost import SimHost
 
@@ -37,7 +42,7 @@ def test_a_sweep_over_rates_writes_what_it_returns(sim: SimHost, tmp_path: Path)
         tmp_path,
         said.append,
     )
-    assert json.loads((tmp_path / SWEEP_FILE).read_text()) == doc
+    assert strictjson.load(tmp_path / SWEEP_FILE) == doc
     assert (doc["version"], doc["tool"], doc["kind"], doc["stopped"]) == (
         1,
         "llmbench-sweep",
@@ -84,9 +89,72 @@ def test_a_point_that_cannot_run_ends_the_sweep(tmp_path: Path) -> None:
     (failed,) = doc["points"]
     assert failed["x"] == 1.0 and failed["error"] and failed["ttft_p50"] is None
     assert doc["stopped"].startswith("concurrency 1 could not run: ")
-    assert json.loads((tmp_path / SWEEP_FILE).read_text()) == doc
+    assert strictjson.load(tmp_path / SWEEP_FILE) == doc
 
 
 def test_a_point_whose_config_is_invalid_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="at concurrency 1: "):
         point_config(BASE.model_copy(update={"workers": 2}), "concurrency", 1.0, 0)
+
+
+@contextlib.contextmanager
+def starved_client() -> Iterator[None]:
+    """This process's CPU taken by a busy thread that keeps the GIL for 50 ms at a time: the
+    load generator's timers fire late, as on a client machine that cannot keep up."""
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            sum(range(10_000))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.05)
+    busy = threading.Thread(target=spin)
+    busy.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        busy.join()
+        sys.setswitchinterval(interval)
+
+
+def search_with(sim: SimHost, tmp_path: Path, starve: int) -> dict[str, Any]:
+    """A search from 2 req/s whose first ``starve`` points run with a saturated client."""
+    runs = 0
+
+    def run_point(point: RunConfig, folder: Path) -> Run:
+        nonlocal runs
+        runs += 1
+        with starved_client() if runs <= starve else contextlib.nullcontext():
+            return benchmark(point, sim.url, None, folder, lambda _: None)
+
+    cfg = BASE.model_copy(update={"slo": "ttft=5s"})
+    return run_sweep(
+        cfg,
+        Plan("rate", search=Search(0.9, start=2.0, max_rate=4.0)),
+        run_point,
+        tmp_path,
+        lambda _: None,
+    )
+
+
+def test_a_saturated_point_is_measured_again_and_decides_nothing(
+    sim: SimHost, tmp_path: Path
+) -> None:
+    doc = search_with(sim, tmp_path, starve=1)
+    first, again = doc["points"][:2]
+    assert (first["x"], first["run"], first["saturated"]) == (2.0, "rate-2", True)
+    assert any("event-loop lag" in r for r in first["saturated_reasons"])
+    assert (again["x"], again["run"]) == (2.0, "rate-2-again")
+    clean = [p["x"] for p in doc["points"] if not p["saturated"] and p["slo_attainment"] == 1.0]
+    assert doc["search"]["answer"] == (max(clean) if clean else None)
+    assert strictjson.load(tmp_path / SWEEP_FILE) == doc
+    assert "CLIENT SATURATED" in sweep_table(doc["points"], "rate")
+
+
+def test_a_point_saturated_twice_stops_the_search_with_why(sim: SimHost, tmp_path: Path) -> None:
+    doc = search_with(sim, tmp_path, starve=2)
+    assert [(p["x"], p["saturated"]) for p in doc["points"]] == [(2.0, True), (2.0, True)]
+    assert doc["search"]["answer"] is None  # met the SLO, but measured the client
+    assert "saturated twice" in doc["stopped"] and "--workers" in doc["stopped"]

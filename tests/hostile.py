@@ -2,14 +2,17 @@
 
 ``HostileTarget`` serves a body behind basic auth (its 401 echoes the Authorization header
 it got, as careless servers do) and the faults a scrape must name: an HTML page with no
-final newline, JSON, a body that is not the gzip it claims, a redirect loop. ``SilentPort``
+final newline, JSON, a body that is not the gzip it claims, a redirect loop, a request that
+is never answered (``hanging`` says when one arrived). ``SilentPort``
 is a socket that the kernel accepts connections on and nobody ever answers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import socket
+import threading
 from typing import Self
 
 from aiohttp import web
@@ -25,6 +28,7 @@ class HostileTarget(HTTPServer):
         self.body = body
         self.expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
         self.authorizations: list[str | None] = []
+        self.hanging = threading.Event()  # set once a request to /hang has arrived
         super().__init__(self._routes())
 
     def _routes(self) -> dict[str, Handler]:
@@ -58,8 +62,14 @@ class HostileTarget(HTTPServer):
         async def loop_b(request: web.Request) -> web.StreamResponse:
             raise web.HTTPFound("/loop-a")
 
+        async def hang(request: web.Request) -> web.StreamResponse:
+            self.hanging.set()
+            await asyncio.Event().wait()  # never answers; cancelled when the server closes
+            raise AssertionError("unreachable")
+
         return {
             "/metrics": private,
+            "/hang": hang,
             "/login": html,
             "/json": as_json,
             "/bad-gzip": bad_gzip,

@@ -6,13 +6,13 @@ The HTTP client (aiohttp) is imported when the command runs, not for ``llmobs --
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
 from typing import TYPE_CHECKING
 
 import click
 
+from llmobs import exitcodes, strictjson
 from llmobs.engines import BY_ENGINE
 from llmobs.errors import ConfigError
 from llmobs.exposition.parser import DEFAULT_MAX_BYTES
@@ -65,8 +65,9 @@ def scrape(
 ) -> None:
     """Scrape engine /metrics URLs and print each target's engine and canonical signals.
 
-    A URL may be HOST:PORT (then http://HOST:PORT/metrics is used). Exit status 1 when any
-    target is down or unreadable; the others still print.
+    A URL may be HOST:PORT (then http://HOST:PORT/metrics is used); a password in it
+    (http://USER:PASSWORD@HOST/metrics) is sent as basic auth and shown as <secret>. Exit
+    status 1 when any target is down or unreadable; the others still print.
     """
     from llmobs.scrape.fetch import normalize_url, scrape_all
     from llmobs.scrape.report import build, to_json, to_table
@@ -79,7 +80,11 @@ def scrape(
     def round_() -> list[ScrapeResult]:
         return asyncio.run(scrape_all(targets, timeout_s=timeout, max_bytes=max_bytes))
 
-    first = round_()
+    try:
+        first = round_()
+    except KeyboardInterrupt:
+        click.echo("interrupted before the targets answered: nothing was measured", err=True)
+        sys.exit(exitcodes.INTERRUPTED)
     second: list[ScrapeResult | None] = [None] * len(targets)
     interrupted = False
     if window is not None:
@@ -98,12 +103,12 @@ def scrape(
         payload = to_json(reports)
         if interrupted:
             payload["interrupted"] = True
-        click.echo(json.dumps(payload, indent=2))
+        click.echo(strictjson.dumps(payload, indent=2))
     else:
         click.echo(to_table(reports))
         if interrupted:
             click.echo("\ninterrupted before the window closed: values are cumulative", err=True)
     if interrupted:
-        sys.exit(130)
+        sys.exit(exitcodes.INTERRUPTED)
     if any(r.error is not None for r in reports):
-        sys.exit(1)
+        sys.exit(exitcodes.FAILURE)

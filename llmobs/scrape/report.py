@@ -2,7 +2,10 @@
 
 Pure: builds reports from scrape results and renders them. The JSON shape is a contract
 (``docs/scrape.md``): ``{"targets": [{"url", "engine", "naming", "up", "error", "signals":
-{...}}]}`` with canonical signal names, ``null`` for anything not measured.
+{...}}]}`` with canonical signal names, ``null`` for anything not measured and for a value
+that is not a finite number (strict JSON); the last bucket bound is the string ``"+Inf"``.
+Every number the table shows goes through ``_seconds`` or ``_plain``, which cope with any
+float (NaN and the infinities are written as the exposition writes them).
 """
 
 from __future__ import annotations
@@ -86,12 +89,14 @@ def build(
 
 
 # -- JSON -------------------------------------------------------------------------------------
-def _num(value: float | None) -> float | str | None:
-    if value is None or math.isnan(value):
-        return None
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return value
+def _num(value: float | None) -> float | None:
+    """A JSON number: None for a missing value and for NaN or an infinity (strict JSON)."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _bound(le: float) -> float | str | None:
+    """A bucket bound: ``"+Inf"`` for the last one, as Prometheus's own JSON writes ``le``."""
+    return "+Inf" if le == math.inf else _num(le)
 
 
 def _qname(q: float) -> str:
@@ -101,9 +106,9 @@ def _qname(q: float) -> str:
 def _histogram_json(h: HistogramView | None) -> dict[str, Any] | None:
     if h is None:
         return None
-    out: dict[str, Any] = {"count": h.count, "sum": _num(h.sum), "mean": _num(h.mean)}
+    out: dict[str, Any] = {"count": _num(h.count), "sum": _num(h.sum), "mean": _num(h.mean)}
     out.update({_qname(q): _num(v) for q, v in h.quantiles.items()})
-    out["buckets"] = [[_num(le), c] for le, c in h.buckets]
+    out["buckets"] = [[_bound(le), _num(c)] for le, c in h.buckets]
     return out
 
 
@@ -149,11 +154,21 @@ def to_json(reports: Sequence[TargetReport]) -> dict[str, Any]:
 
 
 # -- table ------------------------------------------------------------------------------------
+def _nonfinite(value: float) -> str | None:
+    """How the table writes a value that is not a finite number (as the exposition does)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return None
+
+
 def _seconds(value: float | None) -> str:
     if value is None:
         return "-"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
+    odd = _nonfinite(value)
+    if odd is not None:
+        return odd
     if abs(value) < 1:
         return f"{value * 1000:.3g}ms"
     return f"{value:.3g}s" if abs(value) < 100 else f"{value:.0f}s"
@@ -162,9 +177,12 @@ def _seconds(value: float | None) -> str:
 def _plain(value: float | None, ratio: bool = False) -> str:
     if value is None:
         return "-"
+    odd = _nonfinite(value)
+    if odd is not None:
+        return odd
     if ratio:
         return f"{value * 100:.1f}%"
-    return f"{value:.0f}" if value == int(value) and abs(value) < 1e15 else f"{value:.4g}"
+    return f"{value:.0f}" if abs(value) < 1e15 and value == int(value) else f"{value:.4g}"
 
 
 def target_table(report: TargetReport) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -143,3 +145,26 @@ def test_both_users_read_the_real_trace_alike() -> None:
         assert request.prompt_tokens == spec.expected_prompt_tokens == row.input_length
         assert request.output_tokens == spec.max_tokens == row.output_length
     assert all(b.arrival >= a.arrival for a, b in itertools.pairwise(rows))
+
+
+@given(st.binary(max_size=200))
+def test_any_file_gives_rows_or_a_trace_error(data: bytes) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "t.jsonl"
+        path.write_bytes(data)
+        try:
+            rows = list(read_trace(path))
+        except TraceError:
+            return
+    assert all(row.arrival >= 0 and math.isfinite(row.arrival) for row in rows)
+
+
+@given(
+    st.sampled_from(["NaN", "Infinity", "-Infinity", "1e999", "1" + "0" * 400, "-1"]),
+    st.floats(min_value=1e-3, max_value=1e12),
+)
+def test_a_timestamp_that_is_not_a_finite_time_is_refused(token: str, scale: float) -> None:
+    line = f'{{"timestamp": {token}, "input_length": 1, "output_length": 1}}'
+    with pytest.raises(TraceError) as error:
+        list(parse_trace([line], time_scale=scale))
+    assert error.value.line == 1

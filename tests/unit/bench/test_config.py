@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmobs.bench.config import RunConfig
 from llmobs.bench.harness import RECORDS_FILE, RESULT_FILE, load_run, write_json
@@ -169,3 +174,57 @@ def test_concurrency_is_split_over_workers_exactly() -> None:
 def test_a_bad_scrape_url_fails_before_anything_is_sent() -> None:
     with pytest.raises(ConfigError, match="--scrape"):
         config(scrape=("ftp://x",))
+
+
+@pytest.mark.parametrize(
+    ("settings", "says"),
+    [
+        ({"isl": True}, "--isl: Input should be a valid integer"),
+        ({"request_rate": True}, "--request-rate: Input should be a valid number"),
+        ({"seed": "3"}, "--seed"),
+        ({"warmup": 1.0}, "--warmup"),
+        ({"osl": 10**9}, "--osl"),
+        ({"label": "../../escape"}, "--label: '../../escape' is not a plain name"),
+        ({"label": "a/b"}, "is not a plain name"),
+        ({"label": "."}, "is not a plain name"),
+        ({"base_url": "http://h:0"}, "from 1 to 65535"),
+        ({"base_url": "http://h:65536"}, "from 1 to 65535"),
+    ],
+)
+def test_values_are_what_they_say_they_are(settings: dict[str, Any], says: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        config(**settings)
+
+
+def test_sweep_labels_and_whole_floats_still_pass() -> None:
+    cfg = config(label="rate-1e+06", request_rate=8, percentiles="50,99")
+    assert (cfg.label, cfg.request_rate) == ("rate-1e+06", 8.0)
+
+
+fields = sorted(RunConfig.model_fields)
+yaml_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**12), 10**12)
+    | st.floats()
+    | st.text(max_size=12)
+    | st.sampled_from(["ttft=1s", "trace", "random", "http://127.0.0.1:9", "../x", "inf"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=6,
+)
+scenario = st.dictionaries(st.sampled_from([*fields, "bogus"]), yaml_values, max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(scenario.map(lambda d: yaml.safe_dump(d).encode()), st.binary(max_size=80)))
+def test_any_scenario_file_gives_a_config_or_a_config_error(data: bytes) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "scenario.yaml"
+        path.write_bytes(data)
+        try:
+            cfg, _ = build_config({"config": path}, None)
+        except ConfigError:
+            return
+    for name in ("isl", "osl", "warmup", "seed", "prefix_len", "workers"):
+        value = getattr(cfg, name)
+        assert isinstance(value, int) and not isinstance(value, bool)

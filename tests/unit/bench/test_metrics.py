@@ -3,10 +3,13 @@ against vLLM's definitions (vllm/benchmarks/serve.py ``calculate_metrics``)."""
 
 from __future__ import annotations
 
+import math
 from array import array
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from llmobs.bench.metrics import (
     Slo,
@@ -197,4 +200,50 @@ def test_parse_slo(text: str, expected: Slo) -> None:
 )
 def test_bad_slo_says_what_is_expected(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
+        parse_slo(text)
+
+
+slo_text = st.one_of(
+    st.text(max_size=30),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["ttft", "tpot", "itl", "e2el", "TTFT", "x", ""]),
+            st.sampled_from(["=", "", "=="]),
+            st.sampled_from(["500ms", "0.5s", "50", "0ms", "1e3", "s", "", "9" * 400, " 2 s "]),
+        ).map("".join),
+        max_size=5,
+    ).map(",".join),
+)
+
+
+@given(slo_text)
+def test_any_slo_text_gives_limits_or_a_config_error(text: str) -> None:
+    failed: ConfigError | None = None
+    try:
+        slo = parse_slo(text)
+    except ConfigError as exc:
+        failed = exc
+    if failed is not None:
+        assert str(failed).startswith("--slo")
+        return
+    items = [part.strip() for part in text.split(",")]
+    names = [item.partition("=")[0].strip().lower() for item in items]
+    assert all(items) and len(set(names)) == len(names)  # no empty item, no name twice
+    limits = [slo.ttft, slo.tpot, slo.itl, slo.e2el]
+    assert sum(v is not None for v in limits) == len(names)
+    assert all(v is None or (math.isfinite(v) and v > 0) for v in limits)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("ttft=1s,ttft=2s", "ttft is given twice"),
+        ("ttft=1s,,tpot=5ms", "an empty item"),
+        (",ttft=1s", "an empty item"),
+        ("", "at least one limit"),
+        ("ttft=0ms", "give a positive duration"),
+    ],
+)
+def test_slo_lists_are_strict(text: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=says):
         parse_slo(text)

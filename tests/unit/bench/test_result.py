@@ -10,12 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from llmobs.bench.compare import comparison, comparison_table
 from llmobs.bench.metrics import parse_slo, summarize
 from llmobs.bench.records import RequestRecord
 from llmobs.bench.report import client_verdict, result_json, table
 from llmobs.bench.runner import Health
+from llmobs.bench.saved import REQUIRED, load_saved, missing_key
+from llmobs.errors import ConfigError
 from tests.golden import check_golden
 
 GOLDEN = Path(__file__).parents[2] / "fixtures" / "bench"
@@ -93,3 +97,73 @@ def test_comparison_ratios_against_the_first_run() -> None:
     assert row["ratios"] == [1.0, 2.0]
     text = comparison_table(data)
     assert "2.00x" in text and "vs base" in text
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=6,
+)
+places = st.sampled_from([(parent, key) for parent, key, _ in REQUIRED] + [("", "server_all")])
+
+
+@given(st.lists(st.tuples(places, st.none() | json_values.map(lambda v: [v])), max_size=4))
+def test_a_damaged_result_is_drawn_or_its_missing_key_named(
+    damage: list[tuple[tuple[str, str], list[Any] | None]],
+) -> None:
+    doc = json.loads(json.dumps(document()))
+    for (parent, key), new in damage:
+        holder = doc.get(parent) if parent else doc
+        if not isinstance(holder, dict):
+            continue
+        if new is None:
+            holder.pop(key, None)
+        else:
+            holder[key] = new[0]
+    problem = missing_key(doc)
+    if problem is None:
+        assert "Serving Benchmark Result" in table(doc)
+    else:
+        assert problem.split(" ")[0].split(".")[-1] in {key for _, key, _ in REQUIRED}
+
+
+def write_run(folder: Path, doc: dict[str, Any], lines: list[str] | None) -> None:
+    (folder / "result.json").write_text(json.dumps(doc))
+    if lines is not None:
+        (folder / "records.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def test_saved_runs_are_read_defensively(tmp_path: Path) -> None:
+    good = [r.to_json() for r in records()]
+    doc = document()
+    write_run(tmp_path, doc, [good[0], "garbage", *good[1:], '{"index": Infinity}'])
+    saved = load_saved(tmp_path)
+    assert len(saved.run.records) == len(good)
+    (warning,) = saved.warnings
+    assert "skipped 2 line(s)" in warning and "line 2, 13" in warning
+    (tmp_path / "records.jsonl").unlink()
+    saved = load_saved(tmp_path)
+    assert saved.run.records == [] and saved.run.doc["summary"]["completed"] == 10
+    assert "result.json's summary" in saved.warnings[0]
+
+
+def test_a_killed_run_is_rebuilt_and_says_so(tmp_path: Path) -> None:
+    placeholder = {k: document()[k] for k in ("version", "tool", "started_at", "config")}
+    placeholder |= {"state": "running", "complete": False, "records": "records.jsonl"}
+    write_run(tmp_path, placeholder, [r.to_json() for r in records()][:4])
+    saved = load_saved(tmp_path)
+    assert saved.run.doc["state"] == "killed" and saved.warnings == []
+    shown = table(saved.run.doc)
+    assert "KILLED" in shown and "rebuilt from the 4 request(s)" in shown
+    assert "INTERRUPTED" not in shown
+    del placeholder["config"]
+    write_run(tmp_path, placeholder, None)
+    assert "Serving Benchmark Result" in table(load_saved(tmp_path).run.doc)
+
+
+def test_a_result_missing_a_key_is_named(tmp_path: Path) -> None:
+    doc = document()
+    del doc["summary"]["ttft_ms"]
+    write_run(tmp_path, doc, [])
+    with pytest.raises(ConfigError, match=r"has no 'summary\.ttft_ms \(a mapping\)'"):
+        load_saved(tmp_path)

@@ -6,9 +6,12 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmobs.bench.workload import (
     lengths,
@@ -116,3 +119,41 @@ def test_sharegpt_filters_and_lengths(tmp_path: Path) -> None:
 def test_lengths_must_be_positive() -> None:
     with pytest.raises(ConfigError, match="at least 1"):
         random_workload([0.0], 0, 5)
+
+
+sharegpt_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=80),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=14), inner),
+    max_leaves=12,
+)
+conversation = st.fixed_dictionaries(
+    {"conversations": st.lists(st.dictionaries(st.just("value"), sharegpt_values), max_size=3)}
+)
+
+
+@settings(max_examples=150)
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        st.lists(conversation | sharegpt_values, max_size=5).map(lambda v: json.dumps(v).encode()),
+        sharegpt_values.map(lambda v: json.dumps(v).encode()),
+    )
+)
+def test_any_sharegpt_file_gives_requests_or_a_config_error(data: bytes) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "sharegpt.json"
+        path.write_bytes(data)
+        try:
+            specs = sharegpt_workload(path, 3, osl=None)
+        except ConfigError:
+            return
+    assert len(specs) == 3
+    assert all(isinstance(s.prompt, str) and s.max_tokens >= 1 for s in specs)
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_a_sharegpt_file_with_a_non_finite_number_is_refused(tmp_path: Path, token: str) -> None:
+    path = tmp_path / "sharegpt.json"
+    path.write_text(f'[{{"conversations": [], "score": {token}}}]')
+    with pytest.raises(ConfigError, match=f"{token.lstrip('-')} is not valid JSON"):
+        sharegpt_workload(path, 1, osl=None)

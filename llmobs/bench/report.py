@@ -356,6 +356,11 @@ def _warnings(doc: dict[str, Any]) -> list[str]:
             f"said running): these numbers are rebuilt from the {s['completed'] + s['failed']} "
             "request(s) in records.jsonl; requests in flight when it died are not counted."
         )
+    elif doc.get("state") == "failed":
+        notes.append(
+            f"FAILED: {doc.get('error')}. Partial results, from the requests that finished "
+            f"({s.get('cancelled', 0)} were cut off and are left out)."
+        )
     elif not doc["complete"]:
         notes.append(
             "INTERRUPTED: partial results, from the requests that finished "

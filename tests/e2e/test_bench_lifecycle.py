@@ -1,0 +1,266 @@
+"""``llmbench run`` from start to end as a subprocess, against servers that misbehave on
+127.0.0.1: secrets echoed back, a disk that refuses writes, connections that hang, signals
+however the shell started us, plans too large to hold, a worker killed outright."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from tests import strictjson
+from tests.e2e.conftest import REPO
+from tests.fakeopenai import MODEL, FakeOpenAI
+from tests.servers import HTTPServer, wait_until
+
+ENTRY = "llmobs.cli.entry"  # the llmbench console script
+SECRET = "sk-SECRET123"
+SIZE_LIMIT = 32 * 1024  # bytes a file may grow to in the ENOSPC-like test
+
+
+def llmbench(*args: str, preexec: Callable[[], None] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", ENTRY, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        preexec_fn=preexec,
+    )
+
+
+def finished(proc: subprocess.Popen[str], timeout: float = 120) -> tuple[int, str, str]:
+    stdout, stderr = proc.communicate(timeout=timeout)
+    assert "Traceback" not in stderr and "never retrieved" not in stderr, stderr
+    return proc.returncode, stdout, stderr
+
+
+def small(*args: str) -> list[str]:
+    return ["run", "--isl", "5", "--osl", "4", *args]
+
+
+# -- 2: the API key never leaves, whatever the server echoes --------------------------------
+class Echo(HTTPServer):
+    """Models and /tokenize answer; every generation echoes the request's headers back: as
+    a 401 body, as an error event in a stream, as a malformed event, by turns."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        super().__init__(
+            {
+                "/v1/models": self._models,
+                "/tokenize": self._echo_404,
+                "/v1/completions": self._generate,
+            }
+        )
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({"data": [{"id": MODEL}]})
+
+    async def _echo_404(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(status=404, text=f"no such route; you sent {dict(request.headers)}")
+
+    async def _generate(self, request: web.Request) -> web.StreamResponse:
+        self.count += 1
+        said = request.headers.get("Authorization", "")
+        if self.count % 3 == 1:
+            body = {"error": {"message": f"invalid key; headers were {dict(request.headers)}"}}
+            return web.json_response(body, status=401)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        if self.count % 3 == 2:
+            event = '{"error": {"message": "refused %s", "code": 400}}' % said
+        else:
+            event = "{not json, but it says %s}" % said
+        await response.write(f"data: {event}\n\n".encode())
+        await response.write_eof()
+        return response
+
+
+def test_the_api_key_is_redacted_from_whatever_the_server_sends_back(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with Echo() as echo:
+        table = finished(llmbench(*small("--base-url", echo.url(""), "-n", "6",
+                                         "--api-key", SECRET, "--out", str(out))))  # fmt: skip
+        as_json = finished(llmbench(*small("--base-url", echo.url(""), "-n", "3", "--api-key",
+                                           SECRET, "--out", str(tmp_path / "j"), "--json")))  # fmt: skip
+    code, stdout, stderr = table
+    assert code == 1, stderr
+    doc = strictjson.load(out / "result.json")
+    assert doc["summary"]["errors"] == {"http_401": 2, "stream_error": 2, "malformed_sse": 2}
+    samples = " ".join(doc["summary"]["error_samples"])
+    assert "<secret>" in samples and "Bearer" not in samples  # echoed, and redacted
+    assert "<secret>" in stdout  # the table's first errors
+    records = strictjson.load_lines(out / "records.jsonl")
+    assert all("<secret>" in r["error"] for r in records)
+    assert strictjson.loads(as_json[1])["summary"]["failed"] == 3
+    written = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    assert SECRET not in stdout + stderr + as_json[1] + as_json[2] + written
+
+
+# -- 5: a write the OS refuses ends the run as a failure, with what was written kept ---------
+def _limit_file_size() -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a refused write is EFBIG, not a kill
+    resource.setrlimit(resource.RLIMIT_FSIZE, (SIZE_LIMIT, SIZE_LIMIT))
+
+
+def test_a_refused_write_stops_sending_and_prints_the_summary(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    planned = 3000
+    with FakeOpenAI() as fake:
+        args = small("--base-url", fake.base_url, "-n", str(planned), "--request-rate", "200",
+                     "--osl", "20", "--out", str(out))  # fmt: skip
+        code, stdout, stderr = finished(llmbench(*args, preexec=_limit_file_size))
+    assert code == 1, stderr
+    assert "Serving Benchmark Result" in stdout  # the summary, on the terminal
+    assert f"error: the run failed: cannot write {out / 'records.jsonl'}: File too large" in (
+        stderr
+    )
+    doc = strictjson.load(out / "result.json")
+    assert doc["state"] == "failed" and doc["complete"] is False
+    assert "records.jsonl: File too large" in doc["error"]
+    s = doc["summary"]
+    assert s["completed"] + s["failed"] + s["cancelled"] < planned  # sending stopped
+    lines = (out / "records.jsonl").read_text().splitlines()
+    assert 0 < len(lines) <= s["completed"] + s["failed"] + s["cancelled"]
+    whole = [strictjson.loads(line) for line in lines[:-1]]  # the last may be cut by the limit
+    assert {r["index"] for r in whole} <= set(range(planned))
+
+
+# -- 6: SIGTERM and SIGINT stop a run however it was started, with hanging connections -------
+class Hanging(HTTPServer):
+    """Lists its model, then never answers a generation (``hang``) or stalls after its first
+    chunk (``stall``). ``seen`` is set when a generation request has arrived."""
+
+    def __init__(self, how: str) -> None:
+        self.how = how
+        self.seen = threading.Event()
+        super().__init__({"/v1/models": self._models, "/v1/completions": self._generate})
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({"data": [{"id": MODEL}]})
+
+    async def _generate(self, request: web.Request) -> web.StreamResponse:
+        await request.read()
+        if self.how == "stall":
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            await response.write(b'data: {"choices": [{"index": 0, "text": " a"}]}\n\n')
+        self.seen.set()
+        await asyncio.Event().wait()  # forever: until the server is closed
+        raise AssertionError("unreachable")
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as `llmbench run ... &` in a script
+
+
+@pytest.fixture(params=["hang", "stall"])
+def hanging(request: pytest.FixtureRequest) -> Iterator[Hanging]:
+    with Hanging(request.param) as server:
+        yield server
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_a_run_started_with_sigint_ignored(
+    hanging: Hanging, tmp_path: Path, sig: signal.Signals
+) -> None:
+    out = tmp_path / "run"
+    proc = llmbench(*small("--base-url", hanging.url(""), "-n", "4", "--request-rate", "inf",
+                           "--out", str(out)), preexec=_ignore_sigint)  # fmt: skip
+    try:
+        wait_until(hanging.seen.is_set, 60, "a request to reach the hanging server")
+        proc.send_signal(sig)
+        code, stdout, stderr = finished(proc, timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 130, stderr
+    assert "INTERRUPTED" in stdout
+    doc = strictjson.load(out / "result.json")
+    assert doc["state"] == "interrupted" and doc["summary"]["cancelled"] == 4
+    assert len(strictjson.load_lines(out / "records.jsonl")) == 4
+
+
+def test_ctrl_c_while_the_command_imports_exits_130_without_a_traceback() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "importtime", "-m", ENTRY, "run", "--base-url",
+         "http://127.0.0.1:9", "-n", "1"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    for line in proc.stderr:  # each module as it is imported: wait until click's turn
+        if line.rstrip().endswith("click"):
+            break
+    proc.send_signal(signal.SIGINT)
+    code, _, stderr = finished(proc, timeout=60)
+    assert code == 130
+    assert "interrupted before the first request" in stderr
+
+
+# -- 9: a plan too large to hold is refused before anything is sent --------------------------
+@pytest.mark.parametrize(
+    ("rate", "duration", "shown"),
+    [("1e6", "60", "about 60,000,000 requests"), ("1e308", "2", "more than 10^300 requests")],
+)
+def test_a_plan_too_large_is_refused_up_front(rate: str, duration: str, shown: str) -> None:
+    with FakeOpenAI() as fake:
+        proc = llmbench("run", "--base-url", fake.base_url, "--request-rate", rate,
+                        "--duration", duration, "--out", "/nonexistent/never-written")  # fmt: skip
+        code, _, stderr = finished(proc, timeout=60)
+        assert fake.bodies == []
+    assert code == 2, stderr
+    assert shown in stderr and "at most 1,000,000" in stderr
+
+
+# -- 15: a worker killed outright is a failure, named ----------------------------------------
+def test_a_killed_worker_fails_the_run_and_is_named(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with FakeOpenAI(mode="slow", slow_s=0.05) as fake:
+        proc = llmbench(*small("--base-url", fake.base_url, "-n", "200", "--request-rate", "20",
+                               "--workers", "2", "--out", str(out)))  # fmt: skip
+        try:
+            wait_until(lambda: _records(out) >= 4, 60, "the first records")
+            victim = _worker_pids(proc.pid)[1]
+            os.kill(victim, signal.SIGKILL)
+            code, stdout, stderr = finished(proc, timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert code == 1, stderr
+    doc = strictjson.load(out / "result.json")
+    assert doc["state"] == "failed"
+    assert f"(pid {victim}) was killed by SIGKILL" in doc["error"]
+    assert f"(pid {victim}) was killed by SIGKILL" in stderr
+    assert "INTERRUPTED" not in stdout
+
+
+def _records(out: Path) -> int:
+    path = out / "records.jsonl"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def _worker_pids(parent: int) -> list[int]:
+    """The load-generator workers: the parent's children running the spawn entry point, in
+    the order they were started (their pids rise)."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    workers = [
+        int(pid)
+        for pid in children
+        if b"multiprocessing" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    assert len(workers) == 2, children
+    return sorted(workers)

@@ -78,9 +78,9 @@ class Echo(HTTPServer):
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         if self.count % 3 == 2:
-            event = '{"error": {"message": "refused %s", "code": 400}}' % said
+            event = '{"error": {"message": "refused ' + said + '", "code": 400}}'
         else:
-            event = "{not json, but it says %s}" % said
+            event = "{not json, but it says " + said + "}"
         await response.write(f"data: {event}\n\n".encode())
         await response.write_eof()
         return response
@@ -89,10 +89,10 @@ class Echo(HTTPServer):
 def test_the_api_key_is_redacted_from_whatever_the_server_sends_back(tmp_path: Path) -> None:
     out = tmp_path / "run"
     with Echo() as echo:
-        table = finished(llmbench(*small("--base-url", echo.url(""), "-n", "6",
-                                         "--api-key", SECRET, "--out", str(out))))  # fmt: skip
-        as_json = finished(llmbench(*small("--base-url", echo.url(""), "-n", "3", "--api-key",
-                                           SECRET, "--out", str(tmp_path / "j"), "--json")))  # fmt: skip
+        base = ("--base-url", echo.url(""), "--api-key", SECRET)
+        table = finished(llmbench(*small(*base, "-n", "6", "--out", str(out))))
+        json_run = small(*base, "-n", "3", "--out", str(tmp_path / "j"), "--json")
+        as_json = finished(llmbench(*json_run))
     code, stdout, stderr = table
     assert code == 1, stderr
     doc = strictjson.load(out / "result.json")

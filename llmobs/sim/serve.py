@@ -37,10 +37,7 @@ class Running:
         self.server = server
         self.runner = runner
         self.sock = sock
-
-    @property
-    def port(self) -> int:
-        return int(self.sock.getsockname()[1])
+        self.port = int(sock.getsockname()[1])  # read once: a closing server still has it
 
     async def close(self) -> None:
         await self.runner.cleanup()

@@ -177,3 +177,68 @@ def test_mutated_real_bodies(
         body = body[: cut % (len(body) + 1)]
     _answers(body, None, wanted)
     _answers(body, None, wanted, _shape_of(base, wanted))
+
+
+_VALUE_TOKENS = st.one_of(
+    st.sampled_from(
+        [
+            "1",
+            "-0",
+            "+1",
+            "1e308",
+            "1e309",
+            "-1e999",
+            "5e-324",
+            "NaN",
+            "nan",
+            "-NaN",
+            "+Inf",
+            "-Inf",
+            "inf",
+            "Infinity",
+            "-infinity",
+            "0x1p3",
+            "1_0",
+            "\u0661",  # ARABIC-INDIC DIGIT ONE: float() reads it, the format does not
+            " 1",
+            "1 ",
+            "1 2",
+            "",
+            "1\t",
+            ".5",
+            "5.",
+            "1e",
+            "e1",
+            "--1",
+        ]
+    ),
+    st.text(alphabet="0123456789.eE+-_ NaIinfty", max_size=8),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_FIXTURES, st.lists(_VALUE_TOKENS, min_size=1, max_size=40), _WANTED)
+def test_revalued_bodies_against_their_shape(
+    name: str, tokens: list[str], wanted: frozenset[str] | None
+) -> None:
+    """The same lines with any tokens for the wanted values (the shape's fast path reads
+    them; the others' lines it does not read): a typed answer, and the one the same selective
+    parse without the shape gives."""
+    base = load(name)
+    shape = _shape_of(base, wanted)
+    out, i = [], 0
+    for line in base.split("\n"):
+        sample_name = line.partition("{")[0].partition(" ")[0]
+        if line and not line.startswith("#") and (wanted is None or sample_name in wanted):
+            line = line.rpartition(" ")[0] + " " + tokens[i % len(tokens)]
+            i += 1
+        out.append(line)
+    body = "\n".join(out)
+    shaped = _answers(body, None, wanted, shape)
+    plain = _answers(body, None, wanted)
+    assert (shaped is None) == (plain is None)
+    if shaped is not None and plain is not None:
+        for sample_name in wanted or ():
+            got = [(s.labels, s.value) for s in shaped.samples(sample_name)]
+            expected = [(s.labels, s.value) for s in plain.samples(sample_name)]
+            assert repr(got) == repr(expected)  # repr: NaN equals NaN

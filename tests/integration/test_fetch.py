@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import aiohttp
 import pytest
 
-from llmobs.errors import ConfigError
+from llmobs.errors import ConfigError, TargetHTTPError
 from llmobs.scrape.fetch import fetch, normalize_url, scrape_all
 from llmobs.secrets import Credentials
 from tests.fixtures.expositions import load
@@ -190,3 +190,18 @@ async def test_a_redirect_loop_says_so_and_where() -> None:
             "...", server.url("/loop-a")
         )
     )
+
+
+async def test_a_refused_bearer_token_echoed_back_is_redacted() -> None:
+    with HostileTarget(SMALL) as server:
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(TargetHTTPError) as refused:
+                await fetch(
+                    session,
+                    server.url("/metrics"),
+                    credentials=Credentials(bearer_token="tok-SECRET-123"),
+                )
+        assert server.authorizations == ["Bearer tok-SECRET-123"]
+    assert refused.value.status == 401
+    assert "tok-SECRET" not in str(refused.value)
+    assert "you sent Authorization: <secret>" in str(refused.value)

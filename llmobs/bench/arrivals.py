@@ -77,10 +77,5 @@ def offsets_for_duration(
 
 def planned(count: int | None, duration: float | None, rate: float) -> float:
     """How many requests a plan holds: ``count``, or about ``rate * duration`` (inf when
-    that overflows)."""
-    if duration is None:
-        return float(count or 0)
-    try:
-        return rate * duration
-    except OverflowError:
-        return math.inf
+    that is past the largest float)."""
+    return float(count or 0) if duration is None else rate * duration

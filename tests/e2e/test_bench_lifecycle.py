@@ -8,6 +8,7 @@ import asyncio
 import os
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -264,3 +265,63 @@ def _worker_pids(parent: int) -> list[int]:
     ]
     assert len(workers) == 2, children
     return sorted(workers)
+
+
+# -- 16: reasons that name the cause ---------------------------------------------------------
+class Odd(HTTPServer):
+    """A model list, then generations answered as ``how`` says: an HTML page or plain JSON
+    with 200, a redirect to itself, or nothing at all."""
+
+    def __init__(self, how: str) -> None:
+        self.how = how
+        self.seen = threading.Event()
+        super().__init__({"/v1/models": self._models, "/v1/completions": self._generate})
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({"data": [{"id": MODEL}]})
+
+    async def _generate(self, request: web.Request) -> web.StreamResponse:
+        await request.read()
+        if self.how == "html":
+            return web.Response(text="<html><body>Sign in</body></html>", content_type="text/html")
+        if self.how == "json":
+            return web.json_response({"choices": [{"text": "not streamed"}]})
+        if self.how == "redirect":
+            raise web.HTTPTemporaryRedirect(self.url("/v1/completions"))
+        self.seen.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize(
+    ("how", "extra", "kind", "reason"),
+    [
+        ("html", (), "not_a_stream", "HTTP 200 with Content-Type text/html; charset=utf-8, not"),
+        ("json", (), "not_a_stream", "Content-Type application/json; charset=utf-8, not an event"),
+        ("redirect", (), "redirect_loop", "too many redirects: {url} was redirected 10 times"),
+        ("hang", ("--timeout", "0.5"), "timeout", "timed out after 0.5s: no complete answer from"),
+    ],
+)
+def test_a_failed_request_names_its_cause(
+    tmp_path: Path, how: str, extra: tuple[str, ...], kind: str, reason: str
+) -> None:
+    out = tmp_path / "run"
+    with Odd(how) as odd:
+        args = small("--base-url", odd.url(""), "-n", "2", "--out", str(out), *extra)
+        code, stdout, stderr = finished(llmbench(*args))
+        url = odd.url("/v1/completions")
+    assert code == 1, stderr
+    s = strictjson.load(out / "result.json")["summary"]
+    assert s["errors"] == {kind: 2}
+    assert reason.format(url=url) in s["error_samples"][0]
+    assert reason.format(url=url)[:40] in stdout
+
+
+def test_a_server_that_accepts_and_never_answers_is_named_as_a_timeout(tmp_path: Path) -> None:
+    with socket.socket() as silent:  # accepts (the kernel's backlog), never reads or answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        code, _, stderr = finished(llmbench("run", "--base-url", url, "--out", str(tmp_path)))
+    assert code == 1
+    assert f"cannot reach {url}: timed out after 10.0s: no complete answer from {url}" in stderr

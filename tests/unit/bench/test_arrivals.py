@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from llmobs.bench.arrivals import offsets, offsets_for_duration
+from llmobs.bench.arrivals import STREAM_BATCH, offsets, offsets_for_duration, planned, stream
 from llmobs.errors import ConfigError
 
 N = 20_000
@@ -132,3 +132,20 @@ def test_bad_parameters_are_config_errors(
 def test_duration_needs_a_finite_rate() -> None:
     with pytest.raises(ConfigError, match="finite"):
         offsets_for_duration(10.0, math.inf)
+
+
+def test_the_stream_is_lazy_and_draws_the_same_schedule_across_its_batches() -> None:
+    drawn = list(itertools.islice(stream(20.0, 1.0, 3), 3 * STREAM_BATCH + 5))
+    assert np.allclose(drawn, offsets(len(drawn), 20.0, 1.0, 3, exact=False), rtol=1e-12)
+    far = itertools.islice(stream(1e308, 1.0, 0), 2)  # no OverflowError, nothing drawn ahead
+    assert all(math.isfinite(t) and t > 0 for t in far)
+
+
+@pytest.mark.parametrize(
+    ("count", "duration", "rate", "planned_count"),
+    [(None, 60.0, 1e6, 6e7), (500, None, 1e308, 500.0), (None, 2.0, 1e308, math.inf)],
+)
+def test_a_plan_counts_its_requests_without_overflowing(
+    count: int | None, duration: float | None, rate: float, planned_count: float
+) -> None:
+    assert planned(count, duration, rate) == planned_count

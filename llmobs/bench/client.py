@@ -27,6 +27,7 @@ from llmobs.secrets import Redactor
 Clock = Callable[[], float]
 BODY_READ = 2000  # bytes of an error body read
 SHOWN = 500  # characters of server text kept in a record's error
+SHOWN_EVENT = 200  # bytes of a bad event quoted
 
 
 def payload(
@@ -85,18 +86,21 @@ class Failure:
     def __init__(self, record: RequestRecord, secrets: tuple[str, ...]) -> None:
         self.record = record
         self.redactor = Redactor(secrets)
-        self.longest = max((len(f"Bearer {s}") for s in secrets), default=0)
+        self.needles = [n for s in secrets for n in (s, f"Bearer {s}")]
 
     def __call__(self, kind: str, message: str) -> None:
         self.record.error = self.redactor.text(message)[:SHOWN]
         self.record.error_kind = kind
 
     def body(self, raw: bytes, complete: bool) -> str:
-        """A server's body as text, redacted; a body cut at the read limit loses its tail
-        first, where a secret cut in two would no longer be recognised."""
+        """A server's body as text, redacted; a body cut short first loses a tail that begins
+        a secret (a secret cut in two would no longer be recognised)."""
         text = raw.decode("utf-8", "replace")
         if not complete:
-            text = text[: max(0, len(text) - self.longest)]
+            for needle in self.needles:
+                cut = next((k for k in range(len(needle) - 1, 0, -1)
+                            if text.endswith(needle[:k])), 0)  # fmt: skip
+                text = text[: len(text) - cut]
         return self.redactor.text(text).strip()
 
 
@@ -248,7 +252,8 @@ async def _read_stream(
                     return
                 tokens_seen = _take(event, record, now, chat, tokens_seen)
         except SSEError as exc:
-            fail("malformed_sse", str(exc))
+            quoted = fail.body(exc.payload[:SHOWN_EVENT], len(exc.payload) <= SHOWN_EVENT)
+            fail("malformed_sse", f"{exc.what}: {quoted!r}")
             return
     if parser.pending.strip():
         fail("truncated", "the stream ended inside an event")

@@ -18,13 +18,15 @@ SHOWN = 200  # bytes of a bad event quoted in the error
 
 
 class SSEError(LlmobsError):
-    """A stream that is not the server-sent events of an OpenAI-compatible server."""
+    """A stream that is not the server-sent events of an OpenAI-compatible server: ``what``
+    is wrong, with the ``payload`` in question (whole: a caller that redacts quotes it)."""
 
     reason = "malformed_sse"
 
-
-def _quote(raw: bytes) -> str:
-    return repr(raw[:SHOWN].decode("utf-8", "replace"))
+    def __init__(self, what: str, payload: bytes) -> None:
+        self.what = what
+        self.payload = payload
+        super().__init__(f"{what}: {payload[:SHOWN].decode('utf-8', 'replace')!r}")
 
 
 class SSEParser:
@@ -61,8 +63,9 @@ class SSEParser:
         self._buffer = buffer[start:]
         if len(self._buffer) > MAX_EVENT:
             raise SSEError(
-                f"an event longer than {MAX_EVENT // (1024 * 1024)} MiB that does not end "
-                f"(starts {_quote(self._buffer)}): this is not an event stream"
+                f"an event longer than {MAX_EVENT // (1024 * 1024)} MiB that does not end: "
+                "this is not an event stream",
+                self._buffer,
             )
         return events
 
@@ -81,7 +84,7 @@ def decode(raw: bytes) -> dict[str, Any]:
     try:
         event = strictjson.loads(raw)
     except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the limit
-        raise SSEError(f"malformed SSE event: {_quote(raw)}") from None
+        raise SSEError("malformed SSE event", raw) from None
     if not isinstance(event, dict):
-        raise SSEError(f"unexpected SSE event (not a JSON object): {_quote(raw)}")
+        raise SSEError("unexpected SSE event (not a JSON object)", raw)
     return event

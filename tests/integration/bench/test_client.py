@@ -8,11 +8,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from aiohttp import web
 
 from llmobs.bench.records import RequestRecord
 from llmobs.bench.runner import Target, run_load
 from llmobs.bench.workload import RequestSpec
 from tests.fakeopenai import MODEL, FakeOpenAI
+from tests.servers import HTTPServer
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +132,29 @@ def test_new_connections_are_timed_apart_from_ttft(server: FakeOpenAI) -> None:
     assert timed and all(0 <= (r.connect or 0) < 1 for r in timed)
     assert all(r.sent is not None and r.done is not None and r.done >= r.sent
                for r in records.values())  # fmt: skip
+
+
+@pytest.mark.parametrize("where", ["http_403", "malformed_sse"])
+def test_a_long_key_cut_where_the_text_is_cut_leaves_no_fragment(where: str) -> None:
+    """Echoed keys past what is read (an error body) or quoted (a bad event): the key cut in
+    two must not survive as a first half that no longer matches the key."""
+    key = "sk-" + "A" * 97
+    echoed = (f"Bearer {key} ") * 40
+
+    async def refuse(request: web.Request) -> web.StreamResponse:
+        if where == "http_403":
+            return web.Response(status=403, text=echoed)
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(f"data: {{{echoed}\n\n".encode())
+        return response
+
+    with HTTPServer({"/v1/completions": refuse}) as server:
+        target = Target(server.url("/v1/completions"), MODEL, False, {}, secrets=(key,))
+        out: list[RequestRecord] = []
+        specs = [RequestSpec(0, 0.0, "ok", 1, 2)]
+        asyncio.run(run_load(specs, target, start=time.monotonic(), emit=out.append))
+    (record,) = out
+    assert record.error_kind == where
+    assert record.error is not None and "<secret>" in record.error
+    assert "sk-" not in record.error and "AAAA" not in record.error

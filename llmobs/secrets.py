@@ -14,6 +14,7 @@ Rules (``docs/errors.md`` has the user-facing copy):
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -25,12 +26,25 @@ def _netloc_without_userinfo(netloc: str) -> str:
     return netloc.rpartition("@")[2]
 
 
+# scheme://userinfo@ : what a URL that urlsplit refuses (an unclosed bracket) may still hold.
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?([^/?#@]*)@")
+
+
+def _mask_userinfo(match: re.Match[str]) -> str:
+    user, colon, _password = match.group(2).partition(":")
+    return f"{match.group(1) or ''}{user}:{SECRET}@" if colon else match.group(0)
+
+
 def display_url(url: str) -> str:
     """``url`` safe to print: a password becomes ``<secret>`` (the user name stays)."""
+    if "@" not in url:
+        return url
     try:
         parts = urlsplit(url)
     except ValueError:
-        return url if "@" not in url else SECRET
+        return _USERINFO.sub(_mask_userinfo, url, count=1)
+    if "://" not in url:  # HOST:PORT targets: "user:pw@host:8000" has no netloc to split
+        return _USERINFO.sub(_mask_userinfo, url, count=1)
     if "@" not in parts.netloc:
         return url
     userinfo, _, host = parts.netloc.rpartition("@")
@@ -92,8 +106,9 @@ def url_credentials(url: str) -> Credentials | None:
 
 
 class Redactor:
-    """Replaces each known secret, and any ``Authorization`` value built from it (``Bearer
-    KEY``, ``Basic base64(user:KEY)``), with ``<secret>`` in text a server sent back."""
+    """Replaces each known secret, and ``Bearer SECRET``, with ``<secret>`` in text a server
+    sent back. Give a basic-auth header's value (``Credentials.headers``) as a secret of its
+    own to redact it too."""
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
         needles: set[str] = set()

@@ -56,3 +56,9 @@ def test_redactor_never_leaves_the_secret(text: str, secret: str) -> None:
 def test_display_url_never_raises(url: str) -> None:
     assert isinstance(display_url(url), str)
     assert isinstance(strip_userinfo(url), str)
+
+
+def test_display_url_masks_the_password_of_a_url_urlsplit_refuses() -> None:
+    shown = display_url("http://admin:pw@[::1")
+    assert "pw" not in shown and shown == f"http://admin:{SECRET}@[::1"
+    assert display_url("admin:pw@[::1") == f"admin:{SECRET}@[::1"

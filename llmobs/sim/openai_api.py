@@ -84,8 +84,11 @@ def decode_body(raw: bytes, content_type: str | None) -> dict[str, Any]:
 
 def _int(body: Mapping[str, Any], key: str) -> int | None:
     value = body.get(key)
-    if value is None:
-        return None
+    return None if value is None else integer(value, f"body.{key}")
+
+
+def integer(value: object, loc: str) -> int:
+    """``value`` as pydantic's lax ``int`` reads it, or its 400 at ``loc``."""
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int):
@@ -95,7 +98,7 @@ def _int(body: Mapping[str, Any], key: str) -> int | None:
             return int(value)
         raise _validation(
             "int_from_float",
-            f"body.{key}",
+            loc,
             "Input should be a valid integer, got a number with a fractional part",
             value,
         )
@@ -106,10 +109,21 @@ def _int(body: Mapping[str, Any], key: str) -> int | None:
             pass
     raise _validation(
         "int_parsing",
-        f"body.{key}",
+        loc,
         "Input should be a valid integer, unable to parse string as an integer",
         value,
     )
+
+
+def token_ids(tokens: Sequence[object], vocab_max: int) -> list[int]:
+    """``/detokenize``'s ids, refused as vLLM refuses them: each an integer, none negative
+    or past the vocabulary (``Token id -1 is out of vocabulary``)."""
+    ids = [integer(t, f"body.tokens.{i}") for i, t in enumerate(tokens)]
+    if ids and min(ids) < 0:
+        raise ApiError(400, f"Token id {min(ids)} is out of vocabulary")
+    if ids and max(ids) > vocab_max:
+        raise ApiError(400, f"Token id {max(ids)} is out of vocabulary")
+    return ids
 
 
 @dataclass(frozen=True)

@@ -231,8 +231,11 @@ class EngineServer:
                 "Bad Request",
                 "body.tokens",
             )
-        decode = getattr(self.instance.tokenizer, "decode", None)
-        text = decode(body["tokens"]) if callable(decode) else ""
+        tok = self.instance.tokenizer
+        vocab_max = max(tok.max_token_id, self.instance.resolved.model.vocab_size - 1)
+        ids = api.token_ids(body["tokens"], vocab_max)
+        decode = getattr(tok, "decode", None)
+        text = decode(ids) if callable(decode) else ""
         return json_response({"prompt": text})
 
     # -- generation -------------------------------------------------------------------------

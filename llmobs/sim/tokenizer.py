@@ -53,6 +53,7 @@ _OUTPUT_WORDS = (
 
 class Tokenizer(Protocol):
     name: str
+    max_token_id: int  # the largest id it has; /detokenize refuses larger ones
 
     def encode(self, text: str, *, special: bool = True) -> list[int]: ...
 
@@ -67,6 +68,7 @@ class BasicTokenizer:
     ``UNKNOWN`` for others, one token each: ``/detokenize`` of any ids has that many tokens."""
 
     name = "llmobs-basic"
+    max_token_id = 2**32 - 1  # ids are crc32s
     REMEMBERED = 1_000_000
     UNKNOWN = " the"
 
@@ -128,6 +130,7 @@ class HFTokenizer:
             )
         self.name = str(folder)
         self._tok = RustTokenizer.from_file(str(path))
+        self.max_token_id = int(self._tok.get_vocab_size(with_added_tokens=True)) - 1
         config: dict[str, Any] = {}
         config_path = folder / "tokenizer_config.json"
         if config_path.is_file():

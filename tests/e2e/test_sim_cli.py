@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import urllib.request
 from collections.abc import Iterator
@@ -87,12 +88,48 @@ def test_pd_instances_are_scrapable_by_role(pd_sim: tuple[str, list[tuple[str, s
         (["--pd", "1P1D", "--replicas", "2"], "exclude each other"),
         (["--model", "Llama-3.1-70B"], "raise tensor_parallel_size"),
         (["--fixed-ttft-ms", "10"], "both fixed_ttft_ms and fixed_itl_ms"),
+        (
+            ["-tp", "3"],
+            "Total number of attention heads (28) must be divisible by tensor parallel size (3).",
+        ),
+        (
+            ["-tp", "1024"],
+            "Total number of attention heads (28) must be divisible by tensor parallel size (1024)",
+        ),
+        (["--pd", "65P1D"], "prefill: 65 replicas is over the most of 64 per role"),
+        (["--replicas", "3", "--max-replicas", "2"], "over the most of 2 per role"),
     ],
 )
 def test_bad_usage(args: list[str], message: str) -> None:
     done = run_cli("sim", "--port", str(free_port()), *args)
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
+    assert "listening" not in done.stdout
+
+
+@pytest.mark.parametrize("port", ["65535", "65534"])
+def test_instance_ports_past_the_last_port_are_a_usage_error(port: str) -> None:
+    done = run_cli("sim", "--pd", "1P1D", "--port", port)
+    assert done.returncode == 2, done.stderr
+    assert f"--port {port}: its 2 instances would listen on ports" in done.stderr
+    assert "past 65535" in done.stderr and "Traceback" not in done.stderr
+    assert "Unclosed" not in done.stderr
+
+
+def test_a_tokenizer_folder_without_a_tokenizer_is_refused_before_listening(
+    tmp_path: Path,
+) -> None:
+    done = run_cli("sim", "--port", str(free_port()), "--tokenizer", str(tmp_path))
+    assert done.returncode == 2
+    assert f"{tmp_path} has no tokenizer.json" in done.stderr
+    assert "listening" not in done.stdout and "Traceback" not in done.stderr
+
+
+def test_sigterm_stops_it_as_ctrl_c_does() -> None:
+    sim = SimProcess("--port", "0")
+    sim.read_until("listening on")
+    code, output = sim.stop(signal.SIGTERM)
+    assert code == 0 and "stopped" in output and "Traceback" not in output
 
 
 def test_port_in_use() -> None:
@@ -127,6 +164,19 @@ def test_a_bad_config_file_is_named_not_a_traceback(
     assert message in done.stderr and "Traceback" not in done.stderr
     if "YAML" in message or "mapping" in message or "twice" in message:
         assert str(config) in done.stderr
+
+
+@pytest.mark.parametrize(
+    "content",
+    [bytes(range(256)), b"\x89PNG\r\n\x1a\n\x00\x00", b"\xff\xfe\x00m\x00o"],
+)
+def test_a_binary_config_file_is_named_not_a_traceback(tmp_path: Path, content: bytes) -> None:
+    config = tmp_path / "settings.yaml"
+    config.write_bytes(content)
+    done = run_cli("sim", "--config", str(config), "--port", str(free_port()))
+    assert done.returncode == 2, done.stderr
+    assert str(config) in done.stderr and "Traceback" not in done.stderr
+    assert "listening" not in done.stdout
 
 
 def test_a_missing_config_file() -> None:

@@ -3,6 +3,9 @@ replicas, cold starts, draining, and one validation."""
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 
 from llmobs.clock import VirtualClock
@@ -137,3 +140,30 @@ def test_a_replica_is_a_plain_record_whose_phase_follows_its_times() -> None:
     replica.stopped_at = 2.0
     phases.append(replica.phase)
     assert phases == [Phase.STARTING, Phase.READY, Phase.DRAINING, Phase.STOPPED]
+
+
+def test_stopped_replicas_are_forgotten() -> None:
+    rs, clock = started({"decode": 1})
+    change = rs.scale("decode", 50, Box)
+    for replica in change.added[:10]:
+        clock.advance(10)
+        rs.mark_ready(replica)
+    kept = [weakref.ref(r.handle) for r in change.added]  # a replica keeps its handle
+    del change, replica
+    removed = rs.scale("decode", 0, Box).removed
+    for replica in removed:
+        rs.mark_stopped(replica)  # a draining replica's shell says it is gone
+    del removed, replica
+    gc.collect()
+    assert len(kept) == 49 and [ref() for ref in kept] == [None] * 49
+    assert list(rs.replicas()) == [] and rs.counts("decode") == Counts(0, 0, 0)
+
+
+def test_no_role_asks_for_more_than_the_maximum() -> None:
+    clock = VirtualClock()
+    with pytest.raises(ConfigError, match="decode: 9 replicas is over the most of 8 per role"):
+        ReplicaSet({"prefill": 1, "decode": 9}, clock=clock, max_replicas=8)
+    rs: ReplicaSet[Box] = ReplicaSet({"decode": 8}, clock=clock, max_replicas=8)
+    with pytest.raises(ConfigError, match="over the most of 8"):
+        rs.scale("decode", 100_000, Box)
+    assert rs.counts("decode") == Counts(0, 0, 0)  # nothing was started

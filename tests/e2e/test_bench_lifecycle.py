@@ -193,20 +193,23 @@ def test_a_signal_stops_a_run_started_with_sigint_ignored(
 
 
 def test_ctrl_c_while_the_command_imports_exits_130_without_a_traceback() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-X", "importtime", "-m", ENTRY, "run", "--base-url",
-         "http://127.0.0.1:9", "-n", "1"],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )  # fmt: skip
-    assert proc.stderr is not None
-    for line in proc.stderr:  # each module as it is imported: wait until click's turn
-        if line.rstrip().endswith("click"):
-            break
-    proc.send_signal(signal.SIGINT)
-    code, _, stderr = finished(proc, timeout=60)
+    with socket.socket() as silent:  # whenever the signal lands, the run has not ended
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        proc = subprocess.Popen(
+            [sys.executable, "-X", "importtime", "-m", ENTRY, "run", "--base-url", url],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        assert proc.stderr is not None
+        for line in proc.stderr:  # each module as it is imported: wait until click's turn
+            if line.rstrip().endswith("| click"):
+                break
+        proc.send_signal(signal.SIGINT)
+        code, _, stderr = finished(proc, timeout=60)
     assert code == 130
     assert "interrupted before the first request" in stderr
 

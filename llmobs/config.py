@@ -38,9 +38,16 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+def _part(part: int | str) -> str:
+    if isinstance(part, int):
+        return str(part)
+    return part if part.isprintable() else repr(part)
+
+
 def dotted(location: Location) -> str:
-    """``("targets", 0, "url")`` -> ``targets.0.url``: where a bad value is in the file."""
-    return ".".join(str(p) for p in location) or "(top level)"
+    """``("targets", 0, "url")`` -> ``targets.0.url``: where a bad value is in the file. A
+    key that is not printable text (a newline in it) is quoted, so a message stays one line."""
+    return ".".join(_part(p) for p in location) or "(top level)"
 
 
 def describe(error: ValidationError, name: Callable[[Location], str] = dotted) -> str:

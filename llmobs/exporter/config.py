@@ -269,7 +269,7 @@ def parse_target_flag(text: str) -> dict[str, str]:
         ConfigError: a part is not ``key=value``, names an unknown key, or repeats one.
     """
     url, *parts = text.split(",")
-    shown = display_url(url.strip())
+    shown = repr(display_url(url.strip()))
     fields = {"url": url.strip()}
     for part in parts:
         key, sep, value = part.partition("=")

@@ -258,7 +258,7 @@ def test_target_flags_are_strict(tmp_path: Path) -> None:
         "127.0.0.1:1,role=bogus": "role 'bogus' is not one of both, prefill, decode",
         "127.0.0.1:1,role=prefill,role=decode": "role is given twice",
         "127.0.0.1:1,role=": "role must not be empty",
-        "http://u:s3cretPW@127.0.0.1:1,pod=a,pod=b": "--target http://u:<secret>@127.0.0.1:1",
+        "http://u:s3cretPW@127.0.0.1:1,pod=a,pod=b": "--target 'http://u:<secret>@127.0.0.1:1'",
     }
     for flag, message in cases.items():
         result = run_cli("exporter", "--target", flag, "--port", "0")

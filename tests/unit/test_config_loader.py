@@ -4,6 +4,7 @@ file (and each bad field), and no file whatever makes it raise anything else."""
 from __future__ import annotations
 
 import contextlib
+import math
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,10 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from llmobs.bench.config import RunConfig
-from llmobs.config import load_yaml, read_yaml
+from llmobs.config import MAX_CONFIG_BYTES, StrictModel, load_yaml, read_yaml
 from llmobs.errors import ConfigError
 from llmobs.exporter.config import ExporterConfig
 from llmobs.sim.config import EngineSettings, Resolved
@@ -127,3 +128,62 @@ def test_any_bytes_give_a_model_or_a_config_error(
     model: type[BaseModel], data: st.DataObject
 ) -> None:
     load_or_error(data.draw(any_file(model)), model)
+
+
+# -- every number of every config is finite ----------------------------------------------------
+def config_models() -> list[type[BaseModel]]:
+    """Every StrictModel of the package, imported so that the subclasses exist."""
+    import llmobs.bench.config
+    import llmobs.exporter.config
+    import llmobs.sim.config
+    import llmobs.sim.profiles  # noqa: F401
+
+    found: list[type[BaseModel]] = []
+    todo: list[type[BaseModel]] = [StrictModel]
+    while todo:
+        model = todo.pop()
+        found.append(model)
+        todo.extend(model.__subclasses__())
+    return [m for m in found if m.__module__.startswith("llmobs.") and m.model_fields]
+
+
+def float_fields(model: type[BaseModel]) -> list[tuple[str, bool]]:
+    """Each float field and whether it opts in to infinity (``allow_inf_nan=True``)."""
+    return [
+        (name, any(getattr(m, "allow_inf_nan", False) for m in info.metadata))
+        for name, info in model.model_fields.items()
+        if "float" in str(info.annotation) and "list" not in str(info.annotation)
+    ]
+
+
+def test_every_float_field_of_every_config_refuses_nan_and_infinity() -> None:
+    """NaN everywhere, infinity unless the field gives it a meaning (opts in)."""
+    checked = set()
+    for model in config_models():
+        for name, infinite in float_fields(model):
+            refused = (math.nan,) if infinite else (math.nan, math.inf, -math.inf)
+            for bad in refused:
+                with pytest.raises(ValidationError) as caught:
+                    model.model_validate({name: bad})
+                assert any(e["loc"][:1] == (name,) for e in caught.value.errors()), (name, bad)
+            checked.add(f"{model.__name__}.{name}")
+    assert {"ExporterConfig.window_s", "EngineSettings.gpu_memory_utilization"} <= checked
+    assert "RunConfig.request_rate" in checked  # nan refused though inf means "all at once"
+
+
+def test_a_file_too_large_or_a_path_with_a_nul_is_a_config_error(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    with big.open("wb") as file:
+        file.truncate(MAX_CONFIG_BYTES + 1)
+    with pytest.raises(ConfigError, match="is larger than 4 MiB: not a config file"):
+        read_yaml(big)
+    with pytest.raises(ConfigError, match="cannot read config"):
+        read_yaml("a\0b")
+
+
+def test_a_key_with_a_newline_is_quoted_so_the_message_is_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, 'efficiency: {"a\\nb": 1}\n')
+    with pytest.raises(ConfigError) as caught:
+        load_yaml(path, EngineSettings)
+    assert "efficiency.'a\\nb': Extra inputs are not permitted" in str(caught.value)
+    assert "\n" not in str(caught.value)

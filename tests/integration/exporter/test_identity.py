@@ -87,7 +87,7 @@ def test_a_configured_model_places_a_dead_replica_from_the_start() -> None:
     dead = f"http://127.0.0.1:{free_port()}/metrics"
     targets = [{"url": dead, "role": "prefill", "model": "m"}]
     with ExporterHost({"targets": targets, **FAST}) as host:
-        host.wait(lambda h: h.targets()[dead.split("/")[2]]["last_error"], "the refusal")
+        host.wait(lambda h: bool(h.targets()[dead.split("/")[2]]["last_error"]), "the refusal")
         (row,) = strictjson.loads(host.get("/v1/roles"))["roles"]
         assert (row["role"], row["model"], row["replicas"]["ready"]) == ("prefill", "m", 1)
         assert row["replicas"]["up"] == 0

@@ -1,6 +1,6 @@
 """``python -m llmobs`` is the ``llmobs`` command."""
 
-from llmobs.cli.main import main
+from llmobs.cli.entry import llmobs
 
 if __name__ == "__main__":
-    main()
+    llmobs()

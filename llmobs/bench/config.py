@@ -16,6 +16,7 @@ from pydantic import Field, Strict, field_validator, model_validator
 
 from llmobs.config import StrictModel, read_yaml
 from llmobs.errors import ConfigError
+from llmobs.secrets import display_url
 from llmobs.trace import MAX_TOKENS
 
 DEFAULT_PROMPTS = 200
@@ -178,16 +179,20 @@ class RunConfig(StrictModel):
 
 def _check_base_url(url: str) -> None:
     """An http(s) URL with a host and a port in 1-65535: anything else could never be reached
-    (exit 2, not 1)."""
+    (exit 2, not 1). Messages show the URL as ``display_url`` does (no password)."""
+    shown = display_url(url)
     try:
         parts = urlsplit(url)
+    except ValueError as exc:  # an unclosed IPv6 bracket
+        raise ValueError(f"--base-url {shown!r}: {exc}; give http://HOST:PORT") from None
+    try:
         port = parts.port
     except ValueError:
-        raise ValueError(f"--base-url {url!r}: the port must be a number from 1 to 65535") from None
+        port = 0
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"--base-url {url!r}: give http://HOST:PORT (or https://)")
+        raise ValueError(f"--base-url {shown!r}: give http://HOST:PORT (or https://)")
     if port == 0:
-        raise ValueError(f"--base-url {url!r}: the port must be a number from 1 to 65535")
+        raise ValueError(f"--base-url {shown!r}: the port must be a number from 1 to 65535")
 
 
 def load_scenario(path: Path) -> dict[str, Any]:

@@ -36,7 +36,10 @@ cli.add_command(report)
 
 
 def main() -> None:
-    cli()
+    """The command, with the console script's handling of interrupts and exit codes."""
+    from llmobs.cli.entry import llmbench
+
+    llmbench()
 
 
 if __name__ == "__main__":

@@ -1,38 +1,42 @@
-"""The ``llmbench`` console script: Ctrl-C at any moment before the run's own handling
-starts (importing the command, parsing its options) exits 130 with one line, not a traceback
-or click's "Aborted!" with 1.
+"""The console scripts ``llmobs`` and ``llmbench``: Ctrl-C at any moment the command's own
+handling does not cover (importing the command, parsing its options) exits 130 with one line,
+not a traceback or click's "Aborted!" with 1.
 
-Importing the command (click, the option tables) takes a noticeable moment; an interrupt then
+Importing a command (click, the option tables) takes a noticeable moment; an interrupt then
 would otherwise surface as a ``KeyboardInterrupt`` traceback from the import machinery. This
-module imports nothing heavy until it runs. ``python -m llmobs.cli.entry`` is the same command.
+module imports nothing heavy until it runs. ``python -m llmobs.cli.entry`` is ``llmbench``.
 """
 
 from __future__ import annotations
 
 import errno
 import sys
-from typing import NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NoReturn
 
 from llmobs import exitcodes
 
+if TYPE_CHECKING:
+    import click
 
-def _interrupted() -> NoReturn:
-    sys.stderr.write("\ninterrupted before the first request: nothing was measured\n")
+
+def _interrupted(message: str) -> NoReturn:
+    sys.stderr.write(f"\n{message}\n")
     sys.exit(exitcodes.INTERRUPTED)
 
 
-def llmbench() -> None:
+def _run(load: Callable[[], click.Group], interrupted: str) -> NoReturn:
     try:
         import click
 
-        from llmobs.cli.bench import cli
+        cli = load()
     except KeyboardInterrupt:
-        _interrupted()
+        _interrupted(interrupted)
     try:
         # click's own handling, but for an interrupt, which is 130 here as everywhere
         code = cli.main(standalone_mode=False)
     except (KeyboardInterrupt, click.Abort):
-        _interrupted()
+        _interrupted(interrupted)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
@@ -41,6 +45,26 @@ def llmbench() -> None:
             raise
         sys.exit(exitcodes.OK)
     sys.exit(code if isinstance(code, int) else exitcodes.OK)
+
+
+def _llmbench_cli() -> click.Group:
+    from llmobs.cli.bench import cli
+
+    return cli
+
+
+def _llmobs_cli() -> click.Group:
+    from llmobs.cli.main import cli
+
+    return cli
+
+
+def llmbench() -> None:
+    _run(_llmbench_cli, "interrupted before the first request: nothing was measured")
+
+
+def llmobs() -> None:
+    _run(_llmobs_cli, "interrupted")
 
 
 if __name__ == "__main__":

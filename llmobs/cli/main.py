@@ -34,4 +34,7 @@ cli.add_command(sim)
 
 
 def main() -> None:
-    cli()
+    """The command, with the console script's handling of interrupts and exit codes."""
+    from llmobs.cli.entry import llmobs
+
+    llmobs()

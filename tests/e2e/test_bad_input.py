@@ -3,12 +3,15 @@ never a traceback (found by trying the commands as a new user would)."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import run_cli
+from tests.e2e.conftest import REPO, run_cli
 from tests.servers import free_port
 
 BENCH = "llmobs.cli.bench"
@@ -77,7 +80,8 @@ def test_llmobs(tmp_path: Path, command: Callable[[Path], list[str]], message: s
         (["--base-url", "ftp://x"], "--base-url 'ftp://x': give http://HOST:PORT"),
         (["--base-url", "vllm:8000"], "--base-url 'vllm:8000': give http://HOST:PORT"),
         (["--base-url", "http://[::1"], "Invalid IPv6 URL"),
-        (["--base-url", "http://h:99999"], "Port out of range"),
+        (["--base-url", "http://h:99999"], "the port must be a number from 1 to 65535"),
+        (["--base-url", "http://u:pw@h:99999"], "u:<secret>@h:99999"),
     ],
 )
 def test_llmbench_base_url(args: list[str], message: str) -> None:
@@ -99,3 +103,22 @@ def test_llmbench_scenario(tmp_path: Path, text: str, message: str) -> None:
     done = run_cli("run", "--config", config(tmp_path, text), module=BENCH, timeout=60)
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_ctrl_c_while_llmobs_imports_exits_130_without_a_traceback() -> None:
+    """The llmobs console script's wrapper (llmbench's has its own test)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "importtime", "-m", "llmobs", "scrape", "127.0.0.1:9"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:  # each module as it is imported: wait until click's turn
+        if line.rstrip().endswith("| click"):
+            break
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=60)
+    assert proc.returncode == 130, rest
+    assert "Traceback" not in rest

@@ -22,10 +22,6 @@ if TYPE_CHECKING:
     from llmobs.bench.config import RunConfig
     from llmobs.bench.harness import Run
 
-# the sweep command's names for them, until it reads llmobs.exitcodes itself
-EXIT_FAILURES = exitcodes.FAILURE
-EXIT_INTERRUPTED = exitcodes.INTERRUPTED
-
 
 def say(message: str) -> None:
     click.echo(message, err=True)

@@ -99,6 +99,23 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return str(exc)
 
 
+def read_bounded(path: str | Path, what: str, max_bytes: int) -> bytes | None:
+    """The bytes of a file a user named, or ``None`` when it holds more than ``max_bytes``
+    (read no further: the wrong file, not one to load whole).
+
+    Raises:
+        ConfigError: missing or unreadable (a directory, no permission, a NUL in the path).
+    """
+    try:
+        with Path(path).open("rb") as file:
+            raw = file.read(max_bytes + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # a path with a NUL byte
+        raise ConfigError(f"cannot read {what} {path!r}: {exc}") from None
+    return None if len(raw) > max_bytes else raw
+
+
 def read_yaml(path: str | Path, what: str = "config") -> dict[str, Any]:
     """The mapping a YAML file holds, not validated yet; an empty file is ``{}``.
 
@@ -108,14 +125,8 @@ def read_yaml(path: str | Path, what: str = "config") -> dict[str, Any]:
             repeats a key in one mapping, or holds something other than a mapping with
             string keys.
     """
-    try:
-        with Path(path).open("rb") as file:
-            raw = file.read(MAX_CONFIG_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:  # a path with a NUL byte
-        raise ConfigError(f"cannot read {what} {path!r}: {exc}") from None
-    if len(raw) > MAX_CONFIG_BYTES:
+    raw = read_bounded(path, what, MAX_CONFIG_BYTES)
+    if raw is None:
         raise ConfigError(
             f"{what} {path} is larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MiB: "
             "not a config file; give the YAML config"

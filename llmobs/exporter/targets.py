@@ -12,9 +12,9 @@ request's ``Authorization`` header. The only I/O is reading the secret files.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 from urllib.parse import urlsplit
 
+from llmobs.config import read_bounded
 from llmobs.errors import ConfigError
 from llmobs.exporter.config import Auth, ExporterConfig, StaticTarget
 from llmobs.exporter.state import Target
@@ -31,14 +31,8 @@ def read_secret(path: str, what: str) -> str:
     Raises:
         ConfigError: missing, unreadable, empty, too large, or not UTF-8 text.
     """
-    try:
-        with Path(path).open("rb") as file:
-            raw = file.read(MAX_SECRET_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:  # a NUL byte in the path
-        raise ConfigError(f"cannot read {what} {path!r}: {exc}") from None
-    if len(raw) > MAX_SECRET_BYTES:
+    raw = read_bounded(path, what, MAX_SECRET_BYTES)
+    if raw is None:
         raise ConfigError(f"{what} {path} is over {MAX_SECRET_BYTES} bytes: not a secret file")
     try:
         secret = raw.decode("utf-8").strip()

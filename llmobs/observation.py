@@ -174,10 +174,11 @@ def _quantile_key(q: float) -> str:
 
 
 def _latency_json(latency: Latency | None) -> dict[str, Any] | None:
-    if latency is None:
+    count = None if latency is None else _number(latency.count)
+    if latency is None or count is None:  # a count that is not a number: no latency at all
         return None
     return {
-        "count": _number(latency.count) or 0.0,
+        "count": count,
         "mean": _number(latency.mean),
         "quantiles": {_quantile_key(q): _number(v) for q, v in latency.quantiles.items()},
     }

@@ -86,7 +86,10 @@ def test_nan_and_infinity_are_written_as_null() -> None:
         30.0,
         100.0,
         0.5,
-        latency=Latencies(ttft_seconds=Latency(3.0, math.nan, {0.5: math.inf})),
+        latency=Latencies(
+            ttft_seconds=Latency(3.0, math.nan, {0.5: math.inf}),
+            itl_seconds=Latency(math.inf, 1.0, {0.5: 1.0}),
+        ),
         request_rate=math.nan,
     )
     doc = to_json(Observation(100.0, 30.0, (item,)))
@@ -98,6 +101,8 @@ def test_nan_and_infinity_are_written_as_null() -> None:
         "mean": None,
         "quantiles": {"0.5": None},
     }
+    assert written["latency"]["itl_seconds"] is None  # no count: no latency, never a 0 count
+    assert from_json(doc).roles[0].latency.get("itl_seconds") is None
 
 
 def test_every_histogram_signal_and_rate_has_a_field() -> None:

@@ -7,15 +7,23 @@
     * TruncatedExposition        the body ends early (mid-line, no ``# EOF``, a cut histogram)
   * TargetError                  a scrape target misbehaved
     * TargetUnreachable          connection refused, DNS failure, reset
-    * TargetTimeout              no complete answer within the timeout
-    * TargetHTTPError            an answer with a non-2xx status
+    * TargetTimeout              no complete answer within the timeout (says how long)
+    * TargetHTTPError            an answer with a non-2xx status, or a redirect loop
     * BodyTooLarge               the body is over the configured cap
   * UnknownEngine                a valid exposition with no vLLM, SGLang or Dynamo metrics
   * IncompatibleBuckets          histograms whose bucket bounds cannot be combined
   * ObservationError             a role observation document (``/v1/roles``) that cannot be read
 
+Defined beside the code that raises them (one idea per module):
+
+* ConfigError > TraceError (``llmobs.trace``)     a trace or dataset row, with its line number
+* LlmobsError > SSEError (``llmobs.bench.sse``)   a server-sent event stream that is not one
+* LlmobsError > EmulatorFailed (``llmobs.sim.child``)   the built-in emulator did not start
+* LlmobsError > KubeStatus (``llmobs.sim.scale``)  a scale request refused, as a Kubernetes Status
+
 Each class has a short ``reason`` code (``"timeout"``, ``"malformed"``, ...) that the
-exporter counts and reports use; messages say what was found and what to do.
+exporter counts and reports use; messages say what was found and what to do, and never hold a
+secret (``llmobs.secrets``). Which exit code each means: ``llmobs.exitcodes``.
 """
 
 from __future__ import annotations

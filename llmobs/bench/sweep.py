@@ -175,7 +175,8 @@ def sweep_table(points: Sequence[dict[str, Any]], x_label: str) -> str:
 
 def _note(p: dict[str, Any]) -> str:
     if p.get("error"):
-        return "  (could not run)"
+        ran = any(p.get(name) is not None for name, _, _ in POINT_FIELDS)
+        return "  (FAILED)" if ran else "  (could not run)"
     notes = [] if p.get("complete") else ["interrupted"]
     if p.get("saturated"):
         notes.append("CLIENT SATURATED")

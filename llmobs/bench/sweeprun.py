@@ -16,8 +16,10 @@ point measured, and says why the sweep ended.
 
 Each POINT is ``llmobs.bench.sweep.point`` (or ``failed_point`` for a point that could not
 run): the swept value ``x``, the run's folder, whether its client was saturated, and its
-headline numbers. A search never decides on a saturated point: it measures that rate once
-more (the next folder is ``rate-X-again``), and stops if the client is saturated again.
+headline numbers; ``error`` for a point that could not run or whose run failed (a write
+refused, a worker died), which ends the sweep as a failure, not as an interrupt. A search
+never decides on a saturated point: it measures that rate once more (the next folder is
+``rate-X-again``), and stops if the client is saturated again.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from llmobs.errors import ConfigError, LlmobsError
 SWEEP_FILE = "sweep.json"
 SEARCH_DURATION_S = 60.0  # each search point, when neither --duration nor --num-prompts is set
 INTERRUPTED = "interrupted"
+FAILED = "failed"  # a run's state when a write was refused or a worker died
 
 Kind = Literal["rate", "concurrency"]
 RunPoint = Callable[[RunConfig, Path], Run]
@@ -93,6 +96,14 @@ def write_document(path: Path, doc: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def run_failure(doc: dict[str, Any]) -> str | None:
+    """Why a point's run failed (``"state": "failed"``: a write refused, a worker died), or
+    None for a run that finished or was interrupted."""
+    if doc.get("state") != FAILED:
+        return None
+    return str(doc.get("error") or "the run failed (see its result.json)")
+
+
 def answer(search: Search, points: list[dict[str, Any]]) -> float | None:
     """The highest rate whose requests met the SLO often enough, measured with a client that
     kept up (a saturated point decides nothing), or None."""
@@ -131,8 +142,8 @@ def run_sweep(
 ) -> dict[str, Any]:
     """Run the plan's points into ``out_dir`` (one folder each, named by the point's label)
     and return the finished ``sweep.json`` document, which is also written there after every
-    point. A point that cannot start ends the sweep with the points so far (``stopped`` says
-    why), as does Ctrl-C (``stopped`` is ``"interrupted"``).
+    point. A point that cannot start or whose run fails ends the sweep with the points so far
+    (``stopped`` says which point and why), as does Ctrl-C (``stopped`` is ``"interrupted"``).
 
     Raises:
         ConfigError: a point's config is invalid (nothing of that point ran).
@@ -156,9 +167,16 @@ def run_sweep(
             stopped = f"{plan.kind} {x:g} could not run: {exc}"
             break
         measured = point(x, result.doc, label)
+        failure = run_failure(result.doc)
+        if failure is not None:
+            measured["error"] = failure
         doc["points"].append(measured)
         write_document(out_dir / SWEEP_FILE, doc)
         index += 1
+        if failure is not None:
+            stopped = f"{plan.kind} {x:g} failed: {failure}"
+            say(f"error: {stopped}")
+            break
         if not result.complete:
             stopped = INTERRUPTED
             break

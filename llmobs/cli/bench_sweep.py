@@ -164,14 +164,19 @@ def sweep(
 
 
 def _curve(doc: dict[str, Any], plan: Plan, out_dir: Path) -> Path | None:
-    """The throughput-latency curve of the points that ran, if any did."""
+    """The throughput-latency curve of the points that ran, if any did and it could be
+    written (the reason it could not is said; sweep.json holds the numbers either way)."""
     from llmobs.bench.plots import curve
 
     measured = [p for p in sorted(doc["points"], key=lambda p: p["x"]) if not p.get("error")]
     if not measured:
         return None
     label = "max concurrency" if plan.kind == "concurrency" else "request rate (req/s)"
-    return curve(measured, label, out_dir / "curve.png")
+    try:
+        return curve(measured, label, out_dir / "curve.png")
+    except OSError as exc:
+        say(f"error: cannot write the curve to {out_dir / 'curve.png'}: {exc.strerror or exc}")
+        return None
 
 
 def _show(doc: dict[str, Any], plan: Plan, slo: str | None, as_json: bool) -> None:

@@ -137,6 +137,26 @@ def test_a_refused_write_stops_sending_and_prints_the_summary(tmp_path: Path) ->
     assert {r["index"] for r in whole} <= set(range(planned))
 
 
+def test_a_sweep_point_whose_run_failed_stops_the_sweep_as_a_failure(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    with FakeOpenAI() as fake:
+        args = ("sweep", "--isl", "5", "--osl", "20", "--base-url", fake.base_url, "-n", "3000",
+                "--rates", "200,400", "--out", str(out))  # fmt: skip
+        code, stdout, stderr = finished(llmbench(*args, preexec=_limit_file_size))
+    assert code == 1, stderr  # a failure, not an interrupt (130)
+    records = out / "rate-200" / "records.jsonl"
+    said = f"rate 200 failed: cannot write {records}: File too large"
+    assert f"error: {said}" in stderr
+    assert f"the sweep stopped early: {said}" in stdout
+    assert "interrupted" not in (stdout + stderr).lower()
+    doc = strictjson.load(out / "sweep.json")
+    (point,) = doc["points"]  # rate 400 never ran
+    assert doc["stopped"] == said
+    assert point["x"] == 200 and f"{records}: File too large" in point["error"]
+    assert "(FAILED)" in stdout
+    assert not (out / "rate-400").exists()
+
+
 # -- 6: SIGTERM and SIGINT stop a run however it was started, with hanging connections -------
 class Hanging(HTTPServer):
     """Lists its model, then never answers a generation (``hang``) or stalls after its first

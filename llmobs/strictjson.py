@@ -3,13 +3,16 @@
 Python's ``json`` writes ``NaN``, ``Infinity`` and ``-Infinity`` bare, which is not JSON (RFC
 8259) and which ``jq``, browsers and Go's encoder refuse. ``dumps`` writes a non-finite float
 as ``null`` (missing data is ``None``), and ``loads`` refuses those tokens in input instead of
-turning them into floats that would flow on into results.
+turning them into floats that would flow on into results. ``write`` puts a document in a file
+atomically.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+from pathlib import Path
 from typing import Any
 
 
@@ -29,6 +32,24 @@ def finite(value: Any) -> Any:
 def dumps(value: Any, **kwargs: Any) -> str:
     """``json.dumps`` that never writes ``NaN``/``Infinity``: they become ``null``."""
     return json.dumps(finite(value), allow_nan=False, **kwargs)
+
+
+def write(path: Path, value: Any) -> None:
+    """``value`` into ``path`` as strict JSON (indented, one final newline), atomically: it
+    goes to ``PATH.tmp`` first and replaces ``path`` whole, so a reader (or a crash) never
+    sees half a file.
+
+    Raises:
+        OSError: the file cannot be written (``path`` is as it was; the partial copy is
+            removed).
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(dumps(value, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _refuse(token: str) -> Any:

@@ -3,16 +3,15 @@
 A run directory holds ``result.json`` (schema in docs/bench.md) and ``records.jsonl`` (one
 line per request, written as it finishes). ``result.json`` is written first with
 ``"state": "running"`` and no summary, then replaced (atomically) when the run ends, however it
-ends; a run killed outright leaves the placeholder and the records, from which ``load_run``
-rebuilds the summary. With no server given, the emulator is started as a child process.
+ends; a run killed outright leaves the placeholder and the records, from which
+``llmobs.bench.saved`` (the one reader of saved runs) rebuilds the summary. With no server
+given, the emulator is started as a child process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -23,12 +22,10 @@ from typing import Any
 
 from llmobs import strictjson
 from llmobs.bench.config import RunConfig
-from llmobs.bench.metrics import parse_slo, summarize
 from llmobs.bench.prepare import prepare
 from llmobs.bench.records import RequestRecord
-from llmobs.bench.report import SCHEMA_VERSION, client_verdict, result_json
-from llmobs.bench.runner import Health
-from llmobs.bench.serverside import Series, series_from_json
+from llmobs.bench.report import SCHEMA_VERSION
+from llmobs.bench.serverside import Series
 from llmobs.bench.session import RecordSink, config_json, execute, result
 from llmobs.config import validate
 from llmobs.errors import ConfigError, LlmobsError
@@ -66,20 +63,6 @@ def default_out_dir(label: str | None = None, root: Path = Path("llmbench-runs")
         n += 1
         path = root / f"{name}-{n}"
     return path
-
-
-def write_json(path: Path, doc: dict[str, Any]) -> None:
-    """Atomic: a reader (or a crash) never sees half a file. Strict JSON.
-
-    Raises:
-        OSError: the file cannot be written (its partial copy is removed)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    try:
-        tmp.write_text(strictjson.dumps(doc, indent=2) + "\n")
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 @contextlib.contextmanager
@@ -147,7 +130,7 @@ def benchmark(cfg: RunConfig, base_url: str, api_key: str | None, out_dir: Path,
         "records": RECORDS_FILE,
     }
     try:
-        write_json(out_dir / RESULT_FILE, placeholder)
+        strictjson.write(out_dir / RESULT_FILE, placeholder)
     except OSError as exc:
         raise LlmobsError(f"cannot write {out_dir / RESULT_FILE}: {exc.strerror or exc}") from None
     sink = RecordSink(out_dir / RECORDS_FILE)
@@ -160,75 +143,10 @@ def benchmark(cfg: RunConfig, base_url: str, api_key: str | None, out_dir: Path,
     with deferred_interrupts():  # a second Ctrl-C must not cut the result in half
         doc = result(outcome, cfg, prepared, base_url)
         try:
-            write_json(out_dir / RESULT_FILE, doc)
+            strictjson.write(out_dir / RESULT_FILE, doc)
         except OSError as exc:
             doc["state"] = "failed"
             why = f"cannot write {out_dir / RESULT_FILE}: {exc.strerror or exc}"
             doc["error"] = "; ".join(filter(None, [doc.get("error"), why]))
     series = outcome.watch.series if outcome.watch is not None else []
     return Run(doc, out_dir, outcome.sink.records, series)
-
-
-# -- reading runs back ----------------------------------------------------------------------
-def _read_records(path: Path) -> list[RequestRecord]:
-    records = []
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise ConfigError(f"cannot read the records {path}: {exc.strerror}") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            records.append(RequestRecord.from_json(line))
-        except (ValueError, TypeError) as exc:
-            if number == len(lines):
-                break  # the last line of a killed run may be cut
-            raise ConfigError(f"{path}:{number}: not a llmbench record ({exc})") from None
-    return records
-
-
-def load_run(path: Path) -> Run:
-    """A saved run (its directory or its result.json), with its records when they are there.
-    A run that never finished writing gets its summary rebuilt from the records."""
-    file = path / RESULT_FILE if path.is_dir() else path
-    try:
-        doc = json.loads(file.read_text())
-    except OSError as exc:
-        raise ConfigError(f"cannot read {file}: {exc.strerror}") from None
-    except ValueError:
-        raise ConfigError(f"{file} is not JSON: is it a llmbench result?") from None
-    if not isinstance(doc, dict) or doc.get("tool") != "llmbench":
-        raise ConfigError(f'{file} is not a llmbench result (no "tool": "llmbench")')
-    if doc.get("version") != SCHEMA_VERSION:
-        raise ConfigError(
-            f"{file} has result schema version {doc.get('version')}; this llmbench reads "
-            f"version {SCHEMA_VERSION}"
-        )
-    records_path = file.parent / str(doc.get("records", RECORDS_FILE))
-    records = _read_records(records_path) if records_path.exists() else []
-    if "summary" not in doc:
-        doc = _rebuild(doc, records)
-    series = [series_from_json(s) for s in doc.get("server_series", []) if isinstance(s, dict)]
-    return Run(doc, file.parent, records, series)
-
-
-def _rebuild(doc: dict[str, Any], records: list[RequestRecord]) -> dict[str, Any]:
-    """A summary for a run that was killed before it could write one."""
-    config = doc.get("config", {})
-    slo = parse_slo(config["slo"]) if config.get("slo") else None
-    percentiles = tuple(config.get("percentiles") or (50.0, 90.0, 95.0, 99.0))
-    summary = summarize(records, slo, percentiles)
-    rebuilt = result_json(
-        config=config,
-        summary=summary,
-        verdict=client_verdict(Health(), summary),
-        servers=[],
-        combined=None,
-        complete=False,
-        started_at=str(doc.get("started_at", "")),
-        records_file=str(doc.get("records", RECORDS_FILE)),
-        error_samples=[r.error for r in records if r.error and r.error_kind != "cancelled"][:3],
-    )
-    rebuilt["state"] = "killed"
-    return rebuilt

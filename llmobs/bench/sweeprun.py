@@ -24,7 +24,6 @@ never decides on a saturated point: it measures that rate once more (the next fo
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,13 +86,6 @@ def new_document(plan: Plan, slo: str | None) -> dict[str, Any]:
             "reason": None,
         }
     return doc
-
-
-def write_document(path: Path, doc: dict[str, Any]) -> None:
-    """Strict JSON, atomically: a reader (or a crash) never sees half a file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(strictjson.dumps(doc, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def run_failure(doc: dict[str, Any]) -> str | None:
@@ -171,7 +163,7 @@ def run_sweep(
         if failure is not None:
             measured["error"] = failure
         doc["points"].append(measured)
-        write_document(out_dir / SWEEP_FILE, doc)
+        strictjson.write(out_dir / SWEEP_FILE, doc)
         index += 1
         if failure is not None:
             stopped = f"{plan.kind} {x:g} failed: {failure}"
@@ -193,5 +185,5 @@ def run_sweep(
     if plan.search is not None:
         doc["search"]["answer"] = answer(plan.search, doc["points"])
     doc["stopped"] = stopped
-    write_document(out_dir / SWEEP_FILE, doc)
+    strictjson.write(out_dir / SWEEP_FILE, doc)
     return doc

@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -37,3 +38,19 @@ def test_loads_refuses_non_finite_tokens(token: str) -> None:
 def test_loads_gives_a_value_or_a_value_error(text: str) -> None:
     with contextlib.suppress(ValueError):  # anything else fails the test
         strictjson.loads(text)
+
+
+def test_write_replaces_the_file_whole_and_strictly(tmp_path: Path) -> None:
+    path = tmp_path / "doc.json"
+    path.write_text("old")
+    strictjson.write(path, {"a": math.inf, "b": [1.5]})
+    assert path.read_text() == '{\n  "a": null,\n  "b": [\n    1.5\n  ]\n}\n'
+    assert [p.name for p in tmp_path.iterdir()] == ["doc.json"]
+
+
+def test_a_write_that_fails_leaves_no_partial_copy(tmp_path: Path) -> None:
+    path = tmp_path / "doc.json"
+    (path / "inside").mkdir(parents=True)  # a folder in the way: the replace is refused
+    with pytest.raises(IsADirectoryError):
+        strictjson.write(path, {"a": 1})
+    assert [p.name for p in tmp_path.iterdir()] == ["doc.json"] and path.is_dir()

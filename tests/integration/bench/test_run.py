@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from llmobs.bench.config import RunConfig
-from llmobs.bench.harness import Run, benchmark, load_run
+from llmobs.bench.harness import Run, benchmark
 from llmobs.bench.report import table
+from llmobs.bench.saved import load_saved
 from llmobs.errors import ConfigError, TargetError, TargetUnreachable
 from llmobs.sim.config import EngineSettings
 from tests.fakeopenai import FakeOpenAI
@@ -71,7 +72,9 @@ def test_a_run_writes_its_records_and_result(fixed: SimHost, tmp_path: Path) -> 
     assert abs(doc["gap_ms"]["ttft"]["mean"]) < 25
     assert len(doc["server_series"][0]["times"]) >= 2
     # and it reads back
-    again = load_run(tmp_path)
+    saved = load_saved(tmp_path)
+    again = saved.run
+    assert saved.warnings == []
     assert again.doc == doc and len(again.records) == 30 and again.series
 
 

@@ -15,10 +15,12 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from llmobs import strictjson
 from llmobs.bench.config import RunConfig
-from llmobs.bench.harness import RECORDS_FILE, RESULT_FILE, load_run, write_json
+from llmobs.bench.harness import RECORDS_FILE, RESULT_FILE
 from llmobs.bench.prepare import build_specs
 from llmobs.bench.records import RequestRecord
+from llmobs.bench.saved import load_saved
 from llmobs.bench.workers import shares
 from llmobs.cli.bench_options import build_config
 from llmobs.errors import ConfigError
@@ -90,7 +92,7 @@ def test_bad_options_are_named(options: dict[str, Any], message: str) -> None:
 def test_a_killed_run_is_read_back_from_its_records(tmp_path: Path) -> None:
     """The placeholder written before the first request, and the records of a run that was
     killed outright (its last line cut in half), still make a summary."""
-    write_json(
+    strictjson.write(
         tmp_path / RESULT_FILE,
         {
             "version": 1,
@@ -108,8 +110,11 @@ def test_a_killed_run_is_read_back_from_its_records(tmp_path: Path) -> None:
         r.chunk_times.extend([r.first_token, r.end])
         lines.append(r.to_json())
     (tmp_path / RECORDS_FILE).write_text("\n".join(lines) + "\n" + lines[0][:25])
-    run = load_run(tmp_path)
+    saved = load_saved(tmp_path)
+    run = saved.run
     assert run.doc["state"] == "killed" and run.complete is False
+    (warning,) = saved.warnings
+    assert "line 4" in warning and "cut off when the run was killed" in warning
     assert run.doc["summary"]["completed"] == 3
     assert run.doc["summary"]["slo_attainment"] == 1.0
     assert len(run.records) == 3
@@ -127,7 +132,7 @@ def test_other_files_are_refused_clearly(tmp_path: Path, content: str, message: 
     path = tmp_path / "result.json"
     path.write_text(content)
     with pytest.raises(ConfigError, match=message):
-        load_run(path)
+        load_saved(path)
 
 
 SCENARIOS = sorted((Path(__file__).parents[3] / "bench" / "scenarios").glob("*.yaml"))

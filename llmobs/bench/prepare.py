@@ -4,8 +4,10 @@ Everything here happens before anything is timed, and every failure is one of ll
 errors with a message: a server that cannot be reached, one that is not OpenAI-compatible,
 a model it does not serve, a tokenizer folder that cannot be read. Calibration that fails
 half-way (``/tokenize`` starts refusing) falls back to approximate lengths, and says so.
-A plan of more than ``MAX_REQUESTS`` requests is refused before the server is contacted: the
-workload is held in memory. Server text in a message has the API key redacted.
+Input is checked before the server is contacted, so a bad input is exit 2 whatever the
+server does: a plan of more than ``MAX_REQUESTS`` requests (the workload is held in memory),
+the dataset file (read whole here) and the ``--tokenizer`` folder. Server text in a message
+has the API key redacted.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from llmobs.bench.runner import Target
 from llmobs.bench.workload import RequestSpec
 from llmobs.errors import ConfigError, LlmobsError, TargetError, TargetUnreachable
 from llmobs.secrets import Redactor
+from llmobs.sim.tokenizer import Tokenizer
 from llmobs.sim.tokenizer import load as load_tokenizer
+from llmobs.trace import TraceRow, read_trace
 
 MAX_REQUESTS = 1_000_000  # one run's plan; each request's prompt is built before sending
 MODELS_TIMEOUT_S = 10.0
@@ -126,17 +130,45 @@ def _warmup(
     return out
 
 
-def build_specs(cfg: RunConfig, vocabulary: Sequence[str] = workload.WORDS) -> list[RequestSpec]:
-    """The warm-up requests, then the measured ones with their send offsets."""
+@dataclass(frozen=True)
+class Dataset:
+    """The dataset file of ``--dataset trace`` or ``sharegpt``, read and checked; both None
+    for the random workload."""
+
+    trace: list[TraceRow] | None = None
+    conversations: list[workload.Conversation] | None = None
+
+
+def read_dataset(cfg: RunConfig) -> Dataset:
+    """The dataset file, read whole and checked: ``prepare`` does this before it contacts
+    the server, so a bad file is an input error whatever the server does.
+
+    Raises:
+        ConfigError: the file cannot be read, is not a trace or ShareGPT file (the message
+            names the file and the line), or has nothing to send.
+    """
     if cfg.dataset == "trace":
         assert cfg.dataset_path is not None
-        specs = workload.trace_workload(
-            cfg.dataset_path,
-            time_scale=cfg.time_scale,
-            limit=cfg.num_prompts,
-            seed=cfg.seed,
-            vocabulary=vocabulary,
-        )
+        rows = list(read_trace(cfg.dataset_path, time_scale=cfg.time_scale, limit=cfg.num_prompts))
+        if not rows:
+            raise ConfigError(f"trace {cfg.dataset_path} has no rows: nothing to send")
+        return Dataset(trace=rows)
+    if cfg.dataset == "sharegpt":
+        assert cfg.dataset_path is not None
+        osl = cfg.osl if "osl" in cfg.model_fields_set else None
+        return Dataset(conversations=workload.read_sharegpt(cfg.dataset_path, osl=osl))
+    return Dataset()
+
+
+def build_specs(
+    cfg: RunConfig, vocabulary: Sequence[str] = workload.WORDS, dataset: Dataset | None = None
+) -> list[RequestSpec]:
+    """The warm-up requests, then the measured ones with their send offsets; the dataset
+    file is read here unless ``dataset`` holds it already."""
+    if dataset is None:
+        dataset = read_dataset(cfg)
+    if dataset.trace is not None:
+        specs = workload.trace_specs(dataset.trace, seed=cfg.seed, vocabulary=vocabulary)
     else:
         count = cfg.num_prompts or (0 if cfg.duration else DEFAULT_PROMPTS)
         if cfg.duration is not None:
@@ -145,14 +177,8 @@ def build_specs(cfg: RunConfig, vocabulary: Sequence[str] = workload.WORDS) -> l
             )
         else:
             offsets = arrivals.offsets(count, cfg.request_rate, cfg.burstiness, cfg.seed)
-        if cfg.dataset == "sharegpt":
-            assert cfg.dataset_path is not None
-            base = workload.sharegpt_workload(
-                cfg.dataset_path,
-                len(offsets),
-                osl=cfg.osl if "osl" in cfg.model_fields_set else None,
-                seed=cfg.seed,
-            )
+        if dataset.conversations is not None:
+            base = workload.sharegpt_specs(dataset.conversations, len(offsets), seed=cfg.seed)
             specs = [
                 RequestSpec(s.index, o, s.prompt, None, s.max_tokens)
                 for s, o in zip(base, offsets, strict=True)
@@ -172,17 +198,27 @@ def build_specs(cfg: RunConfig, vocabulary: Sequence[str] = workload.WORDS) -> l
     return _warmup(cfg, specs, vocabulary) + specs
 
 
+def local_tokenizer(cfg: RunConfig) -> Tokenizer | None:
+    """``--tokenizer``'s tokenizer, read before the server is contacted (an input error).
+
+    Raises:
+        ConfigError: the folder cannot be read as a tokenizer.
+    """
+    if cfg.tokenizer is None:
+        return None
+    try:
+        return load_tokenizer(cfg.tokenizer)
+    except LlmobsError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a broken tokenizer.json, template, config
+        raise ConfigError(f"--tokenizer {cfg.tokenizer}: cannot read it: {exc}") from None
+
+
 async def _counter(
-    cfg: RunConfig, session: aiohttp.ClientSession, base: str, model: str,
-    headers: dict[str, str], notes: list[str],
+    cfg: RunConfig, tokenizer: Tokenizer | None, session: aiohttp.ClientSession, base: str,
+    model: str, headers: dict[str, str], notes: list[str],
 ) -> calibrate.Count | None:  # fmt: skip
-    if cfg.tokenizer is not None:
-        try:
-            tokenizer = load_tokenizer(cfg.tokenizer)
-        except LlmobsError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a broken tokenizer.json, template, config
-            raise ConfigError(f"--tokenizer {cfg.tokenizer}: cannot read it: {exc}") from None
+    if tokenizer is not None:
         notes.append(f"prompt lengths made exact with the tokenizer in {cfg.tokenizer}")
         return calibrate.local_counter(tokenizer)
     counter = await calibrate.server_counter(session, base, model, headers)
@@ -196,7 +232,16 @@ async def _counter(
 
 
 async def prepare(cfg: RunConfig, base_url: str, api_key: str | None) -> Prepared:
+    """The target and the requests to send. Input comes first: the plan's size, the dataset
+    file and the tokenizer folder are checked before the server is contacted.
+
+    Raises:
+        ConfigError: bad input (exit 2), whether or not the server can be reached.
+        TargetError: the server cannot be reached or used (nothing was sent).
+    """
     check_plan(cfg)
+    dataset = read_dataset(cfg)
+    tokenizer = local_tokenizer(cfg)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     secrets = (api_key,) if api_key else ()
     redactor = Redactor(secrets)
@@ -213,7 +258,7 @@ async def prepare(cfg: RunConfig, base_url: str, api_key: str | None) -> Prepare
                           + ", ".join(models))  # fmt: skip
     target = Target(base + cfg.endpoint, model, cfg.chat, headers, cfg.timeout_s, secrets)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-        counter = await _counter(cfg, session, base, model, headers, notes)
+        counter = await _counter(cfg, tokenizer, session, base, model, headers, notes)
         exact = counter is not None and cfg.dataset != "sharegpt"
         vocabulary: Sequence[str] = workload.WORDS
         try:
@@ -226,7 +271,7 @@ async def prepare(cfg: RunConfig, base_url: str, api_key: str | None) -> Prepare
                         f"{len(units)} of the {len(workload.WORDS)} prompt words are one "
                         "token for this tokenizer; prompts use those"
                     )
-            specs = build_specs(cfg, vocabulary)
+            specs = build_specs(cfg, vocabulary, dataset)
             if exact and counter is not None:
                 specs = await calibrate.calibrate(specs, counter, vocabulary)
         except (LookupError, aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
@@ -235,5 +280,5 @@ async def prepare(cfg: RunConfig, base_url: str, api_key: str | None) -> Prepare
                 f"calibrating prompt lengths failed ({why}): lengths are approximate; the real "
                 "ones come from usage.prompt_tokens"
             )
-            specs = build_specs(cfg, vocabulary)
+            specs = build_specs(cfg, vocabulary, dataset)
     return Prepared(target, specs, notes)

@@ -8,7 +8,8 @@ only the words that are one token for it, and makes each length exact against th
 ``--random-range-ratio``: uniform integers in ``[floor(L(1-r)), ceil(L(1+r))]``. Trace rows
 (Mooncake JSONL) keep their timestamps and turn ``hash_ids`` into 512-token blocks that are
 equal wherever the ids are, so the server sees the trace's prefix sharing. Pure but for
-reading the dataset files.
+reading the dataset files (``read_sharegpt``, ``llmobs.trace.read_trace``), which the caller
+can do first, before anything else (``trace_specs``, ``sharegpt_specs`` take what was read).
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from llmobs import strictjson
 from llmobs.errors import ConfigError
-from llmobs.trace import TRACE_BLOCK, read_trace
+from llmobs.trace import TRACE_BLOCK, TraceRow, read_trace
 
 WORDS = (
     "the",
@@ -142,6 +143,9 @@ WORDS = (
 )
 
 
+Conversation = tuple[str, int]  # a ShareGPT prompt and the output length asked for
+
+
 @dataclass(frozen=True)
 class RequestSpec:
     """One request to send: when (seconds from the start), the prompt, and how long."""
@@ -208,8 +212,16 @@ def trace_workload(
     """Mooncake rows (``llmobs.trace``): ``timestamp`` (ms) times ``time_scale``, from the
     first row's, ``input_length``, ``output_length``, ``hash_ids`` (512-token blocks; equal
     ids share a prefix)."""
+    rows = read_trace(path, time_scale=time_scale, limit=limit)
+    return trace_specs(rows, seed=seed, vocabulary=vocabulary)
+
+
+def trace_specs(
+    rows: Iterable[TraceRow], *, seed: int = 0, vocabulary: Sequence[str] = WORDS
+) -> list[RequestSpec]:
+    """``trace_workload`` of rows already read."""
     specs: list[RequestSpec] = []
-    for row in read_trace(path, time_scale=time_scale, limit=limit):
+    for row in rows:
         n_in = row.input_length
         full = min(len(row.hash_ids), n_in // TRACE_BLOCK)
         shared = "".join(_block(h, TRACE_BLOCK, seed, vocabulary) for h in row.hash_ids[:full])
@@ -230,6 +242,15 @@ def sharegpt_workload(
     """First human turn as the prompt; the reply's length (about 4 characters a token)
     or ``osl`` as the output length; vLLM's filters (prompt >= 4 tokens, reply >= 4,
     prompt <= 1024, both <= 2048)."""
+    return sharegpt_specs(read_sharegpt(path, osl=osl), count, seed=seed)
+
+
+def read_sharegpt(path: Path, *, osl: int | None) -> list[Conversation]:
+    """The usable conversations of a ShareGPT file (``sharegpt_workload``'s filters).
+
+    Raises:
+        ConfigError: the file cannot be read, is not JSON, not a list, or has none.
+    """
     try:
         data = strictjson.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -244,7 +265,7 @@ def sharegpt_workload(
         raise ConfigError(f"ShareGPT file {path}: {exc}") from None
     if not isinstance(data, list):
         raise ConfigError(f"{path}: expected a JSON list of conversations")
-    pairs: list[tuple[str, int]] = []
+    pairs: list[Conversation] = []
     for item in data:
         pair = _conversation(item)
         if pair is None:
@@ -256,6 +277,15 @@ def sharegpt_workload(
         pairs.append((prompt, osl or r_tokens))
     if not pairs:
         raise ConfigError(f"{path}: no usable conversations (ShareGPT format)")
+    return pairs
+
+
+def sharegpt_specs(
+    conversations: Sequence[Conversation], count: int, *, seed: int = 0
+) -> list[RequestSpec]:
+    """``count`` requests drawn (shuffled by ``seed``, repeated as needed) from non-empty
+    ``conversations``."""
+    pairs = list(conversations)
     rng = random.Random(seed)
     rng.shuffle(pairs)
     chosen = [pairs[i % len(pairs)] for i in range(count)]

@@ -221,3 +221,19 @@ def test_a_sharegpt_file_with_nan_is_refused(sim: SimHost, tmp_path: Path) -> No
         bench("run", "--base-url", sim.url, "--dataset", "sharegpt", str(data)),
         "NaN is not valid JSON",
     )
+
+
+# -- input errors come before the server is contacted -----------------------------------------
+@pytest.mark.parametrize("what", ["trace", "sharegpt", "tokenizer"])
+def test_a_bad_input_file_is_exit_2_even_when_no_server_listens(tmp_path: Path, what: str) -> None:
+    bad = tmp_path / "bad"
+    if what == "tokenizer":
+        bad.mkdir()  # a folder with no tokenizer in it
+        args = ("--tokenizer", str(bad))
+    else:
+        bad.write_text('{"timestamp": 0, "input_length": 5}\n' if what == "trace" else "[1, ")
+        args = ("--dataset", what, str(bad))
+    gone = f"http://127.0.0.1:{free_port()}"
+    done = bench("run", "--base-url", gone, *args, "--out", str(tmp_path / "run"))
+    usage_error(done, str(bad))
+    assert "cannot reach" not in done.stderr

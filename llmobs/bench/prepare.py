@@ -7,7 +7,8 @@ half-way (``/tokenize`` starts refusing) falls back to approximate lengths, and 
 Input is checked before the server is contacted, so a bad input is exit 2 whatever the
 server does: a plan of more than ``MAX_REQUESTS`` requests (the workload is held in memory),
 the dataset file (read whole here) and the ``--tokenizer`` folder. Server text in a message
-has the API key redacted.
+has the API key redacted; a password in ``--base-url`` is sent as basic auth, and the URL is
+used (and shown) without it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from llmobs.bench.config import DEFAULT_PROMPTS, RunConfig
 from llmobs.bench.runner import Target
 from llmobs.bench.workload import RequestSpec
 from llmobs.errors import ConfigError, LlmobsError, TargetError, TargetUnreachable
-from llmobs.secrets import Redactor
+from llmobs.secrets import Redactor, strip_userinfo, url_credentials
 from llmobs.sim.tokenizer import Tokenizer
 from llmobs.sim.tokenizer import load as load_tokenizer
 from llmobs.trace import TraceRow, read_trace
@@ -88,6 +89,19 @@ async def models_of(
             "server? With a gateway that has no /v1/models, give --model"
         )
     return [str(m.get("id")) for m in data if isinstance(m, dict)]
+
+
+def authorization(base_url: str, api_key: str | None) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The requests' headers and the secrets to redact: the API key as a bearer token, or
+    else the base URL's userinfo as basic auth (sent, never shown: the URL is used without
+    it)."""
+    if api_key:
+        return {"Authorization": f"Bearer {api_key}"}, (api_key,)
+    credentials = url_credentials(base_url)
+    if credentials is None:
+        return {}, ()
+    headers = credentials.headers()
+    return headers, (*credentials.secrets, headers["Authorization"])
 
 
 def check_plan(cfg: RunConfig) -> None:
@@ -242,10 +256,9 @@ async def prepare(cfg: RunConfig, base_url: str, api_key: str | None) -> Prepare
     check_plan(cfg)
     dataset = read_dataset(cfg)
     tokenizer = local_tokenizer(cfg)
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    secrets = (api_key,) if api_key else ()
+    headers, secrets = authorization(base_url, api_key)
     redactor = Redactor(secrets)
-    base, note = base_of(base_url)
+    base, note = base_of(strip_userinfo(base_url))
     notes = [note] if note else []
     models = await models_of(base, headers, cfg.model is None, redactor)
     model = cfg.model

@@ -18,6 +18,7 @@ import numpy as np
 from llmobs.bench.metrics import Distribution, Summary
 from llmobs.bench.runner import Health
 from llmobs.bench.serverside import ServerView
+from llmobs.secrets import display_url
 
 SCHEMA_VERSION = 1
 LAG_LIMIT_S = 0.010  # generator lateness (p99) past which a run measured its client
@@ -220,7 +221,7 @@ def table(doc: dict[str, Any]) -> str:
     )
     out = [
         "{:=^50}".format(" Serving Benchmark Result "),
-        _line("Target:", c.get("target")),
+        _line("Target:", _url(c.get("target"))),
         _line("Successful requests:", s["completed"]),
         _line("Failed requests:", s["failed"]),
     ]
@@ -298,6 +299,11 @@ def table(doc: dict[str, Any]) -> str:
 
 def _lengths(d: dict[str, Any]) -> str:
     return f"{_num(d.get('mean'), 1)} / {_num(d.get('min'), 0)} / {_num(d.get('max'), 0)}"
+
+
+def _url(url: object) -> object:
+    """A URL as a table shows it, whatever an older or edited file holds: no password."""
+    return display_url(url) if isinstance(url, str) else url
 
 
 def _servers(doc: dict[str, Any]) -> list[str]:
@@ -386,7 +392,7 @@ def _warnings(doc: dict[str, Any]) -> list[str]:
         notes.append("The server did not report tokens per chunk; ITL is per chunk.")
     for server in doc.get("servers") or []:
         if isinstance(server, dict) and server.get("errors"):
-            notes.append(f"Scraping {server['url']} failed: {server['errors'][0]}")
+            notes.append(f"Scraping {_url(server.get('url'))} failed: {server['errors'][0]}")
     if s["failed"]:
         kinds = ", ".join(f"{k}: {v}" for k, v in sorted(s["errors"].items()))
         notes.append(f"{s['failed']} request(s) failed ({kinds}). First errors:")

@@ -3,7 +3,9 @@
 A scrape just before the first request and one after the last bracket the run, so the
 engine histograms' increase is exactly the run's traffic (plus anything else the server
 served meanwhile); the scrapes in between give KV usage, running and waiting over time.
-Uses the Foundation's fetcher and engine catalogs: any vLLM, SGLang or Dynamo version.
+Uses the Foundation's fetcher and engine catalogs: any vLLM, SGLang or Dynamo version. A
+scrape URL's userinfo is sent as basic auth (the fetcher's rule) and every URL this module
+puts in a result is ``display_url``'s (no password).
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from llmobs.engines.catalog import EngineSnapshot
 from llmobs.errors import LlmobsError
 from llmobs.histogram import Histogram, mean, quantile
 from llmobs.scrape.fetch import scrape_all
+from llmobs.secrets import display_url
 
 
 @dataclass
 class Series:
-    url: str
+    url: str  # what is scraped: its userinfo, if any, is sent as basic auth and never shown
     times: list[float] = field(default_factory=list)
     kv_usage: list[float | None] = field(default_factory=list)
     running: list[float | None] = field(default_factory=list)
@@ -39,11 +42,16 @@ class Series:
         self.waiting.append(snap.gauges.get(signals.REQUESTS_WAITING.name))
         self.snapshots.append((at, snap))
 
+    @property
+    def shown(self) -> str:
+        """The URL as results and tables show it (``display_url``: no password)."""
+        return display_url(self.url)
+
 
 def series_json(series: Series) -> dict[str, object]:
     """The over-time part of a series, for result.json (what ``report`` plots again)."""
     return {
-        "url": series.url,
+        "url": series.shown,
         "times": [round(t, 3) for t in series.times],
         "kv_usage": series.kv_usage,
         "running": series.running,
@@ -172,7 +180,7 @@ def views(watch: ServerWatch, qs: tuple[float, ...]) -> tuple[list[ServerView], 
         waiting = _max(window.stat(series.waiting))
         out.append(
             _view(
-                series.url,
+                series.shown,
                 engine,
                 histograms,
                 qs,

@@ -31,6 +31,7 @@ from llmobs.bench.serverside import ServerWatch, series_json, views
 from llmobs.bench.workers import run_pool
 from llmobs.bench.workload import RequestSpec
 from llmobs.scrape.fetch import normalize_url
+from llmobs.secrets import display_url
 
 LAST_SCRAPE_S = 3.0  # the closing scrape of an interrupted run: a hung server must not hold it
 
@@ -246,8 +247,13 @@ def execute(prepared: Prepared, cfg: RunConfig, sink: RecordSink) -> Outcome:
 
 
 def config_json(cfg: RunConfig, target: Target, base_url: str) -> dict[str, Any]:
+    """The run's settings as result.json keeps them; every URL as ``display_url`` shows it
+    (a password is ``<secret>``)."""
     data = cfg.model_dump(mode="json")
-    data["target"] = base_url
+    data["target"] = display_url(base_url)
+    if cfg.base_url is not None:
+        data["base_url"] = display_url(cfg.base_url)
+    data["scrape"] = [display_url(url) for url in cfg.scrape]
     data["model"] = target.model
     data["request_rate"] = "inf" if math.isinf(cfg.request_rate) else cfg.request_rate
     data["burstiness"] = "inf" if math.isinf(cfg.burstiness) else cfg.burstiness

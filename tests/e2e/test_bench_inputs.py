@@ -237,3 +237,25 @@ def test_a_bad_input_file_is_exit_2_even_when_no_server_listens(tmp_path: Path, 
     done = bench("run", "--base-url", gone, *args, "--out", str(tmp_path / "run"))
     usage_error(done, str(bad))
     assert "cannot reach" not in done.stderr
+
+
+# -- item 1: a password in a URL is used, never shown ------------------------------------------
+def test_passwords_in_the_scrape_and_base_urls_are_never_shown(
+    sim: SimHost, tmp_path: Path
+) -> None:
+    password = "s3cretPW"
+    url = sim.url.replace("://", f"://admin:{password}@")
+    out = tmp_path / "run"
+    done = bench("run", "--base-url", url, "--scrape", url, "-n", "4", *SMALL, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    doc = strictjson.load(out / "result.json")
+    (server,) = doc["servers"]
+    shown = sim.url.replace("://", "://admin:<secret>@")
+    assert server["url"] == f"{shown}/metrics" and doc["server_series"][0]["url"] == server["url"]
+    assert server["engine"] == "vllm" and server["observations"]["ttft"] == 4  # it scraped
+    assert doc["config"]["scrape"] == [shown]
+    assert doc["config"]["target"] == doc["config"]["base_url"] == shown
+    assert len(strictjson.load_lines(out / "records.jsonl")) == 4
+    written = "".join(p.read_text() for p in out.iterdir())
+    assert password not in done.stdout + done.stderr + written
+    assert "<secret>" in done.stdout  # the table names the scraped server

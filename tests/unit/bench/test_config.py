@@ -3,6 +3,7 @@ saved runs read back (a killed run's summary rebuilt from its records)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from llmobs import strictjson
 from llmobs.bench.config import RunConfig
 from llmobs.bench.harness import RECORDS_FILE, RESULT_FILE
-from llmobs.bench.prepare import build_specs
+from llmobs.bench.prepare import authorization, build_specs
 from llmobs.bench.records import RequestRecord
 from llmobs.bench.saved import load_saved
 from llmobs.bench.workers import shares
@@ -233,3 +234,12 @@ def test_any_scenario_file_gives_a_config_or_a_config_error(data: bytes) -> None
     for name in ("isl", "osl", "warmup", "seed", "prefix_len", "workers"):
         value = getattr(cfg, name)
         assert isinstance(value, int) and not isinstance(value, bool)
+
+
+def test_a_password_in_the_base_url_is_basic_auth_and_a_secret() -> None:
+    headers, secrets = authorization("http://admin:pw%40x@h:8000", None)
+    assert headers == {"Authorization": "Basic " + base64.b64encode(b"admin:pw@x").decode()}
+    assert set(secrets) == {"pw@x", headers["Authorization"]}
+    assert authorization("http://admin:pw@h:8000", "sk-1") == ({"Authorization": "Bearer sk-1"},
+                                                                ("sk-1",))  # fmt: skip
+    assert authorization("http://h:8000", None) == ({}, ())

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from llmobs import exitcodes
+from llmobs.cli.params import Finite
 from llmobs.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -110,22 +111,22 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 @click.option(
     "--interval",
     "interval_s",
-    type=float,
+    type=Finite(),
     default=None,
     help="Seconds between scrapes of a target [5].",
 )
 @click.option(
     "--timeout",
     "timeout_s",
-    type=float,
+    type=Finite(),
     default=None,
     help="Per-scrape timeout in seconds [0.8 x interval].",
 )
 @click.option(
-    "--jitter", type=float, default=None, help="Fraction by which each interval varies [0.1]."
+    "--jitter", type=Finite(), default=None, help="Fraction by which each interval varies [0.1]."
 )
 @click.option(
-    "--window", "window_s", type=float, default=None, help="Role signal window in seconds [60]."
+    "--window", "window_s", type=Finite(), default=None, help="Role signal window in seconds [60]."
 )
 @click.option("--concurrency", type=int, default=None, help="Scrapes in flight at most [64].")
 @click.option("--host", default=None, help="Listen address [0.0.0.0].")

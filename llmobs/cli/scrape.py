@@ -8,11 +8,14 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import click
 
 from llmobs import exitcodes, strictjson
+from llmobs.cli.interrupts import terminate_as_interrupt
+from llmobs.cli.params import POSITIVE
 from llmobs.engines import BY_ENGINE
 from llmobs.errors import ConfigError
 from llmobs.exposition.parser import DEFAULT_MAX_BYTES
@@ -27,7 +30,7 @@ DEFAULT_TIMEOUT_S = 10.0  # the command's own default, always passed to the fetc
 @click.argument("urls", nargs=-1, required=True, metavar="URL [URL ...]")
 @click.option(
     "--window",
-    type=click.FloatRange(min=0, min_open=True),
+    type=POSITIVE,
     default=None,
     metavar="SECONDS",
     help="Scrape twice, SECONDS apart: rates and quantiles over that window. "
@@ -42,7 +45,7 @@ DEFAULT_TIMEOUT_S = 10.0  # the command's own default, always passed to the fetc
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=POSITIVE,
     default=DEFAULT_TIMEOUT_S,
     show_default=True,
     metavar="SECONDS",
@@ -70,7 +73,6 @@ def scrape(
     status 1 when any target is down or unreadable; the others still print.
     """
     from llmobs.scrape.fetch import normalize_url, scrape_all
-    from llmobs.scrape.report import build, to_json, to_table
 
     try:
         targets = [normalize_url(u) for u in urls]
@@ -79,6 +81,19 @@ def scrape(
 
     def round_() -> list[ScrapeResult]:
         return asyncio.run(scrape_all(targets, timeout_s=timeout, max_bytes=max_bytes))
+
+    with terminate_as_interrupt():
+        _scrape(targets, round_, window, as_json, engine)
+
+
+def _scrape(
+    targets: list[str],
+    round_: Callable[[], list[ScrapeResult]],
+    window: float | None,
+    as_json: bool,
+    engine: str | None,
+) -> None:
+    from llmobs.scrape.report import build, to_json, to_table
 
     try:
         first = round_()

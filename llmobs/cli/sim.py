@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from llmobs import exitcodes
+from llmobs.cli.params import NON_NEGATIVE, POSITIVE, Finite
 from llmobs.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 @click.option("--max-model-len", type=click.IntRange(min=1), default=None)
 @click.option("--max-num-seqs", type=click.IntRange(min=1), default=None)
 @click.option("--max-num-batched-tokens", type=click.IntRange(min=1), default=None)
-@click.option("--gpu-memory-utilization", type=float, default=None)
+@click.option("--gpu-memory-utilization", type=Finite(), default=None)
 @click.option("--no-prefix-caching", is_flag=True, help="Disable the prefix cache.")
 @click.option("--enable-metrics", is_flag=True, help="SGLang: serve /metrics.")
 @click.option(
@@ -147,13 +148,13 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 )
 @click.option(
     "--fixed-ttft-ms",
-    type=click.FloatRange(min=0, min_open=True),
+    type=POSITIVE,
     default=None,
     help="Fixed-latency mode: exact TTFT whatever the load.",
 )
 @click.option(
     "--fixed-itl-ms",
-    type=click.FloatRange(min=0, min_open=True),
+    type=POSITIVE,
     default=None,
     help="Fixed-latency mode: exact gap between later tokens.",
 )
@@ -180,7 +181,7 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 )
 @click.option(
     "--cold-start-s",
-    type=click.FloatRange(min=0),
+    type=NON_NEGATIVE,
     default=30.0,
     show_default=True,
     help="Seconds before a replica added through the scale endpoint serves.",

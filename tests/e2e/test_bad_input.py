@@ -52,6 +52,11 @@ def broken_tokenizer(tmp_path: Path) -> str:
             "the key 'interval_s' is given twice",
         ),
         (lambda d: ["exporter", "--config", str(d)], "cannot read config"),
+        (lambda d: ["scrape", "127.0.0.1:9", "--window", "inf"], "'inf' is not a finite number"),
+        (lambda d: ["scrape", "127.0.0.1:9", "--window", "nan"], "'nan' is not a finite number"),
+        (lambda d: ["scrape", "127.0.0.1:9", "--timeout", "inf"], "'inf' is not a finite number"),
+        (lambda d: ["sim", "--cold-start-s", "nan"], "'nan' is not a finite number"),
+        (lambda d: ["exporter", "--target", "a:1", "--jitter", "inf"], "not a finite number"),
     ],
     ids=[
         "scrape IPv6",
@@ -63,6 +68,11 @@ def broken_tokenizer(tmp_path: Path) -> str:
         "exporter kubernetes",
         "exporter repeated key",
         "exporter config dir",
+        "scrape window inf",
+        "scrape window nan",
+        "scrape timeout inf",
+        "sim cold start nan",
+        "exporter jitter inf",
     ],
 )
 def test_llmobs(tmp_path: Path, command: Callable[[Path], list[str]], message: str) -> None:

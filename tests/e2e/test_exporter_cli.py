@@ -206,9 +206,9 @@ def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
 
 
 BAD_WINDOWS = {
-    "inf": "window_s: Input should be a finite number",
-    "nan": "window_s: Input should be a finite number",
-    "-inf": "window_s: Input should be a finite number",
+    "inf": "'inf' is not a finite number",  # the flag; a config's window_s: llmobs.config
+    "nan": "'nan' is not a finite number",
+    "-inf": "'-inf' is not a finite number",
     "-1": "window_s: Input should be greater than 0",
     "0": "window_s: Input should be greater than 0",
     "1e9": "window_s holds at most 10000 scrape intervals",

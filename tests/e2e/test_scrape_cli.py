@@ -102,10 +102,14 @@ def test_window_rates_and_quantiles() -> None:
     assert "scraping again in 0.5s" in done.stderr
 
 
-def test_ctrl_c_during_the_window_keeps_the_first_scrape(target: FakeTarget) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupt_during_the_window_keeps_the_first_scrape(
+    target: FakeTarget, sig: signal.Signals
+) -> None:
+    """SIGTERM (kill, timeout, a pod stopping) is Ctrl-C: what was measured prints, 130."""
     proc = start_window_scrape(target.url("/metrics"), 300)  # returns inside the window
     assert target.requests == 1
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     doc = json.loads(out)
@@ -139,7 +143,7 @@ def test_not_an_engine() -> None:
         (["scrape"], "Missing argument"),
         (["scrape", "127.0.0.1:8000", "--engine", "tgi"], "--engine"),
         (["scrape", "http://[::1"], "is not a metrics URL: Invalid IPv6 URL"),
-        (["scrape", "http://admin:s3cretPW@[::1/metrics"], "'<secret>' is not a metrics URL"),
+        (["scrape", "http://admin:s3cretPW@[::1/metrics"], "admin:<secret>@[::1/metrics' is not"),
         (["scrape", "http://admin:s3cretPW@h:99999/"], "admin:<secret>@h:99999/'"),
         (["scrape", "http://\ufffd/metrics"], "is not a metrics URL"),
     ],

@@ -135,7 +135,9 @@ def run_sweep(
     """Run the plan's points into ``out_dir`` (one folder each, named by the point's label)
     and return the finished ``sweep.json`` document, which is also written there after every
     point. A point that cannot start or whose run fails ends the sweep with the points so far
-    (``stopped`` says which point and why), as does Ctrl-C (``stopped`` is ``"interrupted"``).
+    (``stopped`` says which point and why), as does Ctrl-C (``stopped`` is ``"interrupted"``)
+    and a ``sweep.json`` that cannot be written (``stopped`` says so; the document returned
+    is whole).
 
     Raises:
         ConfigError: a point's config is invalid (nothing of that point ran).
@@ -163,10 +165,10 @@ def run_sweep(
         if failure is not None:
             measured["error"] = failure
         doc["points"].append(measured)
-        strictjson.write(out_dir / SWEEP_FILE, doc)
+        unsaved = save(out_dir / SWEEP_FILE, doc)
         index += 1
-        if failure is not None:
-            stopped = f"{plan.kind} {x:g} failed: {failure}"
+        if failure is not None or unsaved is not None:
+            stopped = f"{plan.kind} {x:g} failed: {failure}" if failure else unsaved
             say(f"error: {stopped}")
             break
         if not result.complete:
@@ -185,5 +187,16 @@ def run_sweep(
     if plan.search is not None:
         doc["search"]["answer"] = answer(plan.search, doc["points"])
     doc["stopped"] = stopped
-    strictjson.write(out_dir / SWEEP_FILE, doc)
+    unsaved = save(out_dir / SWEEP_FILE, doc)
+    if unsaved is not None and stopped is None:
+        doc["stopped"] = unsaved  # the caller says so, and exits 1
     return doc
+
+
+def save(path: Path, doc: dict[str, Any]) -> str | None:
+    """Write ``sweep.json``; why it could not be written (a full disk), or None."""
+    try:
+        strictjson.write(path, doc)
+    except OSError as exc:
+        return f"cannot write {path}: {exc.strerror or exc}"
+    return None

@@ -92,6 +92,24 @@ def test_a_point_that_cannot_run_ends_the_sweep(tmp_path: Path) -> None:
     assert strictjson.load(tmp_path / SWEEP_FILE) == doc
 
 
+def test_a_sweep_json_that_cannot_be_written_stops_the_sweep_saying_so(
+    sim: SimHost, tmp_path: Path
+) -> None:
+    (tmp_path / SWEEP_FILE / "in-the-way").mkdir(parents=True)  # a folder: the write fails
+    said: list[str] = []
+    doc = run_sweep(
+        BASE,
+        Plan("rate", (5.0, 10.0)),
+        lambda point, folder: benchmark(point, sim.url, None, folder, lambda _: None),
+        tmp_path,
+        said.append,
+    )
+    assert [p["x"] for p in doc["points"]] == [5.0]  # the sweep stopped after the first
+    assert doc["stopped"] == f"cannot write {tmp_path / SWEEP_FILE}: Is a directory"
+    assert f"error: {doc['stopped']}" in said
+    assert not (tmp_path / "rate-10").exists()
+
+
 def test_a_point_whose_config_is_invalid_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="at concurrency 1: "):
         point_config(BASE.model_copy(update={"workers": 2}), "concurrency", 1.0, 0)

@@ -157,7 +157,9 @@ def sweep(
         raise click.UsageError(str(exc)) from None
     drawn = _curve(doc, plan, out_dir)
     _show(doc, plan, cfg.slo, as_json)
-    say(f"saved {out_dir / SWEEP_FILE}" + (f" and {drawn}" if drawn else ""))
+    saved = [str(p) for p in (out_dir / SWEEP_FILE, drawn) if p is not None and p.is_file()]
+    if saved:
+        say(f"saved {' and '.join(saved)}")
     if doc["stopped"] == INTERRUPTED:
         sys.exit(exitcodes.INTERRUPTED)
     sys.exit(exitcodes.FAILURE if doc["stopped"] else exitcodes.OK)

@@ -1,21 +1,20 @@
 """``llmbench run`` and ``llmbench report``, and the pieces ``sweep`` shares with them:
-the target (a server, or the emulator started here), SIGTERM as Ctrl-C (and Ctrl-C heard
-even when the shell started us with it ignored), and exit codes (``llmobs.exitcodes``)."""
+the target (a server, or the emulator started here) and exit codes (``llmobs.exitcodes``).
+SIGTERM is Ctrl-C (``llmobs.cli.interrupts``)."""
 
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from llmobs import exitcodes, strictjson
 from llmobs.cli.bench_options import build_config, given, run_options
+from llmobs.cli.interrupts import terminate_as_interrupt
 from llmobs.errors import ConfigError, LlmobsError
 
 if TYPE_CHECKING:
@@ -25,29 +24,6 @@ if TYPE_CHECKING:
 
 def say(message: str) -> None:
     click.echo(message, err=True)
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a pod stopping, ``timeout``) ends the run as Ctrl-C does: results saved.
-
-    SIGINT is heard however we were started: a non-interactive shell starts ``llmbench ... &``
-    with SIGINT ignored, and asyncio only takes over SIGINT from Python's default handler.
-    SIGTERM calls whatever handles SIGINT at that moment (asyncio's, which cancels the run;
-    nothing while the result is being written)."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        current = signal.getsignal(signal.SIGINT)
-        if callable(current):
-            current(signal.SIGINT, frame)
-
-    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -11,12 +12,32 @@ import click
 from pydantic import ValidationError
 
 from llmobs.bench.config import RunConfig, load_scenario
+from llmobs.cli.params import POSITIVE, Finite
 from llmobs.config import Location, describe
 from llmobs.errors import ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-POSITIVE = click.FloatRange(min=0, min_open=True)
+
+class PositiveOrInf(click.FloatRange):
+    """Greater than 0, ``inf`` included, never ``nan``: for the fields where infinity means
+    something (a request rate of ``inf`` sends everything at once, as vLLM's bench serve
+    does; a burstiness of ``inf`` spaces the requests evenly). ``click.FloatRange`` lets
+    ``nan`` through (it compares false to every bound)."""
+
+    name = "positive number or inf"
+
+    def __init__(self) -> None:
+        super().__init__(min=0, min_open=True)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if isinstance(number, float) and math.isnan(number):
+            self.fail(f"{value!r} is not a number: give one above 0, or inf", param, ctx)
+        return number
+
+
+POSITIVE_OR_INF = PositiveOrInf()
 
 
 def _field(name: str, *decls: str, **kwargs: Any) -> Callable[[F], F]:
@@ -47,8 +68,8 @@ OPTIONS: tuple[Callable[[F], F], ...] = (
         show_envvar=True,
         help="Bearer token for the server; never printed or saved.",
     ),
-    _field("request_rate", type=POSITIVE, metavar="RPS"),
-    _field("burstiness", type=POSITIVE),
+    _field("request_rate", type=POSITIVE_OR_INF, metavar="RPS"),
+    _field("burstiness", type=POSITIVE_OR_INF),
     _field("max_concurrency", type=click.IntRange(min=1)),
     _field("num_prompts", "-n", type=click.IntRange(min=1)),
     _field("duration", type=POSITIVE, metavar="SECONDS"),
@@ -56,7 +77,7 @@ OPTIONS: tuple[Callable[[F], F], ...] = (
     _field("seed", type=int),
     _field("isl", type=click.IntRange(min=1)),
     _field("osl", type=click.IntRange(min=1)),
-    _field("range_ratio", type=click.FloatRange(0, 1, max_open=True)),
+    _field("range_ratio", type=Finite(0, 1, max_open=True)),
     _field("prefix_len", type=click.IntRange(min=0)),
     _field(
         "dataset",
@@ -144,14 +165,17 @@ def build_config(options: dict[str, Any], dataset_file: str | None) -> tuple[Run
             url.strip() for item in data["scrape"] for url in item.split(",") if url.strip()
         )
     data = {**base, **{k: v for k, v in data.items() if v is not None}}
+    where = f" (in {scenario_path} or the options)" if scenario_path else ""
     if data.get("slo"):
         from llmobs.bench.metrics import parse_slo  # numpy: not for llmbench --help
 
-        parse_slo(str(data["slo"]))  # a bad SLO fails now, not after the run
+        try:
+            parse_slo(str(data["slo"]))  # a bad SLO fails now, not after the run
+        except ConfigError as exc:
+            raise ConfigError(f"{exc}{where}") from None
     try:
         return RunConfig.model_validate(data), api_key
     except ValidationError as exc:
-        where = f" (in {scenario_path} or the options)" if scenario_path else ""
         raise ConfigError(describe(exc, _flag) + where) from None
 
 

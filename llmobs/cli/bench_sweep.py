@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from llmobs import exitcodes, strictjson
-from llmobs.cli.bench_options import POSITIVE, build_config, given, run_options
-from llmobs.cli.bench_run import say, terminate_as_interrupt
+from llmobs.cli.bench_options import build_config, given, run_options
+from llmobs.cli.bench_run import say
+from llmobs.cli.interrupts import terminate_as_interrupt
+from llmobs.cli.params import POSITIVE, Finite
 from llmobs.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -54,7 +56,7 @@ def _values(text: str, what: str, integer: bool) -> tuple[float, ...]:
 )
 @click.option(
     "--attainment",
-    type=click.FloatRange(0, 1, min_open=True),
+    type=Finite(0, 1, min_open=True),
     default=0.9,
     show_default=True,
     help="Search: the fraction of requests that must meet every SLO.",

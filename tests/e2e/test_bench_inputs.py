@@ -17,6 +17,7 @@ import pytest
 from llmobs.sim.config import EngineSettings
 from tests import strictjson
 from tests.e2e.conftest import REPO, run_cli
+from tests.fakeopenai import FakeOpenAI
 from tests.servers import free_port, wait_until
 from tests.simhost import SimHost
 
@@ -38,6 +39,11 @@ def usage_error(done: subprocess.CompletedProcess[str], *says: str) -> None:
     assert "Traceback" not in done.stderr, done.stderr
     for text in says:
         assert text in done.stderr, done.stderr
+
+
+def error_lines(done: subprocess.CompletedProcess[str]) -> list[str]:
+    """The error message's lines (click puts its usage lines above)."""
+    return [line for line in done.stderr.splitlines() if line.startswith("Error")]
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +177,37 @@ def test_bad_options_are_refused_up_front(args: list[str], says: str) -> None:
     usage_error(bench("run", *base, "-n", "1", *args), says)
 
 
+SEARCH = ("sweep", "--search", "--slo", "ttft=1s")
+NOT_A_RATE = "'nan' is not a number: give one above 0, or inf"
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        ((*SEARCH, "--max-rate", "nan"), "'--max-rate': 'nan' is not a finite number"),
+        ((*SEARCH, "--start-rate", "inf"), "'--start-rate': 'inf' is not a finite number"),
+        ((*SEARCH, "--precision", "nan"), "'--precision': 'nan' is not a finite number"),
+        ((*SEARCH, "--attainment", "nan"), "'--attainment': 'nan' is not a finite number"),
+        (("run", "--request-rate", "nan"), f"'--request-rate': {NOT_A_RATE}"),
+        (("run", "--burstiness", "nan"), f"'--burstiness': {NOT_A_RATE}"),
+        (("run", "--range-ratio", "nan"), "'--range-ratio': 'nan' is not a finite number"),
+        (("run", "--duration", "inf"), "'--duration': 'inf' is not a finite number"),
+        (("run", "--scrape-interval", "inf"), "'--scrape-interval': 'inf' is not a finite number"),
+    ],
+)
+def test_a_float_flag_that_is_not_a_finite_number_is_refused(
+    tmp_path: Path, args: tuple[str, ...], says: str
+) -> None:
+    """click's FloatRange lets nan and inf through; every float flag is finite (a request rate
+    or burstiness of inf has a meaning and is taken; nan is not). Nothing is sent."""
+    with FakeOpenAI() as fake:
+        done = bench(*args, "--base-url", fake.base_url, "--out", str(tmp_path / "o"))
+        assert fake.bodies == []
+    usage_error(done, says)
+    assert error_lines(done) == [f"Error: Invalid value for {says}"]
+    assert not (tmp_path / "o").exists()
+
+
 def test_a_sweep_over_a_repeated_rate_is_refused_up_front(tmp_path: Path) -> None:
     gone = f"http://127.0.0.1:{free_port()}"
     done = bench("sweep", "--base-url", gone, "--rates", "2,2,2", "--out", str(tmp_path / "s"))
@@ -181,20 +218,25 @@ def test_a_sweep_over_a_repeated_rate_is_refused_up_front(tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("yaml", "says"),
     [
-        ("isl: true\n", "--isl"),
-        ("request_rate: yes\n", "--request-rate"),
-        ("num_prompts: '5'\n", "--num-prompts"),
-        ("percentiles: [50, true]\n", "--percentiles"),
-        ("label: ../up\n", "--label"),
-        ("slo: ttft=1s,ttft=1s\n", "given twice"),
-        ("\x00\x01binary\xff\n", "scenario"),
+        (b"isl: true\n", "--isl"),
+        (b"request_rate: yes\n", "--request-rate"),
+        (b"request_rate: .nan\n", "--request-rate"),
+        (b"num_prompts: '5'\n", "--num-prompts"),
+        (b"percentiles: [50, true]\n", "--percentiles"),
+        (b"label: ../up\n", "--label"),
+        (b"slo: ttft=1s,ttft=1s\n", "given twice"),
+        (b"isl: 5\nosl: \xff\xfe\x80\n", "scenario"),  # not UTF-8
+        (bytes(range(256)), "scenario"),  # a binary file
     ],
 )
-def test_a_scenario_with_a_bad_value_is_refused(tmp_path: Path, yaml: str, says: str) -> None:
+def test_a_scenario_with_a_bad_value_is_refused(tmp_path: Path, yaml: bytes, says: str) -> None:
     config = tmp_path / "scenario.yaml"
-    config.write_bytes(yaml.encode("utf-8", "surrogateescape"))
+    config.write_bytes(yaml)
     gone = f"http://127.0.0.1:{free_port()}"
-    usage_error(bench("run", "--base-url", gone, "--config", str(config)), says)
+    done = bench("run", "--base-url", gone, "--config", str(config))
+    usage_error(done, says)
+    (error,) = error_lines(done)  # one line, that names the file
+    assert str(config) in error
 
 
 # -- item 13: datasets with non-finite numbers --------------------------------------------------

@@ -80,8 +80,9 @@ def test_a_stopped_run_stops_its_emulator(tmp_path: Path, sig: signal.Signals) -
     child = emulators(mark, proc.pid)
     assert child
     proc.send_signal(sig)
-    proc.communicate(timeout=60)
-    assert proc.returncode in (1, 130)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert load(tmp_path / "run" / "result.json")["state"] == "interrupted"
     assert emulators(mark, proc.pid) == []
     assert all(not Path(f"/proc/{pid}").exists() for pid in child)
 

@@ -21,6 +21,7 @@ from llmobs import strictjson
 from llmobs.sim import openai_api as api
 from llmobs.sim.httpmetrics import middleware as http_metrics
 from llmobs.sim.instance import Instance
+from llmobs.sim.openai_request import ApiError, Generation, decode_body, parse_generation, token_ids
 from llmobs.sim.prefix import block_hashes
 from llmobs.sim.realtime import Delivery, RealtimeEngine
 from llmobs.sim.request import SimRequest
@@ -43,7 +44,7 @@ async def engine_errors(request: web.Request, handler: Handler) -> web.StreamRes
     """vLLM's (FastAPI's) error bodies and headers instead of aiohttp's."""
     try:
         response = await handler(request)
-    except api.ApiError as exc:
+    except ApiError as exc:
         response = json_response(exc.body(), exc.status)
     except web.HTTPMethodNotAllowed as exc:
         response = json_response({"detail": "Method Not Allowed"}, 405)
@@ -186,14 +187,14 @@ class EngineServer:
         )
 
     async def _body(self, request: web.Request) -> dict[str, Any]:
-        return api.decode_body(await request.read(), request.headers.get("Content-Type"))
+        return decode_body(await request.read(), request.headers.get("Content-Type"))
 
     async def tokenize(self, request: web.Request) -> web.Response:
         body = await self._body(request)
         served = self.instance.resolved.served_name
         model = body.get("model") or served
         if model != served:
-            raise api.ApiError(
+            raise ApiError(
                 404,
                 f"The model `{model}` does not exist. Valid aliases: {served}.",
                 "NotFoundError",
@@ -205,7 +206,7 @@ class EngineServer:
         elif isinstance(body.get("prompt"), str):
             ids = tok.encode(body["prompt"])
         else:
-            raise api.ApiError(
+            raise ApiError(
                 400,
                 "1 validation error:\n  {'type': 'missing', 'loc': "
                 "'body.prompt', 'msg': 'Field required'}",
@@ -224,7 +225,7 @@ class EngineServer:
     async def detokenize(self, request: web.Request) -> web.Response:
         body = await self._body(request)
         if not isinstance(body.get("tokens"), list):
-            raise api.ApiError(
+            raise ApiError(
                 400,
                 "1 validation error:\n  {'type': 'missing', 'loc': "
                 "'body.tokens', 'msg': 'Field required'}",
@@ -233,7 +234,7 @@ class EngineServer:
             )
         tok = self.instance.tokenizer
         vocab_max = max(tok.max_token_id, self.instance.resolved.model.vocab_size - 1)
-        ids = api.token_ids(body["tokens"], vocab_max)
+        ids = token_ids(body["tokens"], vocab_max)
         decode = getattr(tok, "decode", None)
         text = decode(ids) if callable(decode) else ""
         return json_response({"prompt": text})
@@ -245,7 +246,7 @@ class EngineServer:
     async def chat(self, request: web.Request) -> web.StreamResponse:
         return await self._generate(request, chat=True)
 
-    def _request(self, g: api.Generation) -> SimRequest:
+    def _request(self, g: Generation) -> SimRequest:
         inst = self.instance
         s = inst.settings
         req = SimRequest(
@@ -269,7 +270,7 @@ class EngineServer:
             )
         return req
 
-    def _kv_handout(self, g: api.Generation) -> dict[str, Any] | None:
+    def _kv_handout(self, g: Generation) -> dict[str, Any] | None:
         """What a prefill instance answers for vLLM's P/D proxy to pass to the decoder."""
         kv = g.kv_transfer_params
         if not kv or not kv.get("do_remote_decode"):
@@ -288,7 +289,7 @@ class EngineServer:
     async def _generate(self, request: web.Request, chat: bool) -> web.StreamResponse:
         inst = self.instance
         body = await self._body(request)
-        g = api.parse_generation(
+        g = parse_generation(
             body,
             chat=chat,
             served=inst.resolved.served_name,
@@ -310,7 +311,7 @@ class EngineServer:
             if self.in_flight == 0:
                 self.idle.set()
 
-    async def _whole(self, g: api.Generation, req: SimRequest, delivery: Delivery) -> web.Response:
+    async def _whole(self, g: Generation, req: SimRequest, delivery: Delivery) -> web.Response:
         try:
             while True:
                 _, finished = await delivery.take()
@@ -334,7 +335,7 @@ class EngineServer:
         )
 
     async def _stream(
-        self, request: web.Request, g: api.Generation, req: SimRequest, delivery: Delivery
+        self, request: web.Request, g: Generation, req: SimRequest, delivery: Delivery
     ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
         response.enable_chunked_encoding()

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from llmobs.sim.openai_api import ApiError, Generation, Stream, decode_body, parse_generation
+from llmobs.sim.openai_api import Stream
+from llmobs.sim.openai_request import ApiError, Generation, decode_body, parse_generation
 from llmobs.sim.tokenizer import BasicTokenizer
 
 TOK = BasicTokenizer()

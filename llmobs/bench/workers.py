@@ -94,15 +94,17 @@ def _worker_main(
     out: Any,
 ) -> None:
     os.setpgrp()
-    # a parent started with SIGINT ignored (``cmd &`` in a script) passes that on: the
-    # parent stops a worker with SIGINT, so it must be heard
-    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def emit(record: RequestRecord) -> None:
         out.put(("record", index, record.to_json()))
 
     health = Health()
     try:
+        # the parent stops a worker with SIGINT, so it must be heard, even when the parent was
+        # started with it ignored (``cmd &`` in a script); it was blocked while this process
+        # started (``WorkerPool.launch``), and one sent meanwhile arrives here
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         gc.freeze()  # the schedule is never garbage: keep collections short
         out.put(("ready", index, None))
         go.wait()
@@ -148,8 +150,16 @@ class WorkerPool:
         return len(self.reported) == len(self.processes)
 
     def launch(self) -> None:
-        for process in self.processes:
-            process.start()
+        """Start the workers with SIGINT blocked (the mask is inherited, and survives exec):
+        a Ctrl-C or an ``interrupt`` while a worker is still importing waits until it can be
+        heard as an interrupt (``_worker_main``) instead of killing it with a traceback. A
+        SIGINT to this process meanwhile arrives once they are started."""
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            for process in self.processes:
+                process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     def begin(self) -> float:
         """Every worker is ready: set the shared start time and let them go."""
@@ -229,6 +239,8 @@ async def run_pool(
             await asyncio.sleep(POLL_S)
         pool.drain(emit)
     except asyncio.CancelledError:
+        if not pool.go.is_set():
+            raise  # none has sent anything: they are stopped (``finally``), not waited for
         pool.interrupt()
         deadline = time.monotonic() + 10
         while not pool.done and time.monotonic() < deadline:

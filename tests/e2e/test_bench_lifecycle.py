@@ -158,12 +158,15 @@ def test_a_sweep_point_whose_run_failed_stops_the_sweep_as_a_failure(tmp_path: P
 
 
 # -- 6: SIGTERM and SIGINT stop a run however it was started, with hanging connections -------
-class Hanging(HTTPServer):
-    """Lists its model, then never answers a generation (``hang``) or stalls after its first
-    chunk (``stall``). ``seen`` is set when a generation request has arrived."""
+class Misbehaving(HTTPServer):
+    """A model list, then generations answered as ``how`` says: never (``hang``), a first
+    chunk and then nothing (``stall``), an HTML page or plain JSON with 200 (``html``,
+    ``json``), a redirect to itself (``redirect``). ``arrived`` counts the generations that
+    reached it (a stalled one once its chunk is sent); ``seen`` is set at the first."""
 
     def __init__(self, how: str) -> None:
         self.how = how
+        self.arrived = 0
         self.seen = threading.Event()
         super().__init__({"/v1/models": self._models, "/v1/completions": self._generate})
 
@@ -172,10 +175,17 @@ class Hanging(HTTPServer):
 
     async def _generate(self, request: web.Request) -> web.StreamResponse:
         await request.read()
+        if self.how == "html":
+            return web.Response(text="<html><body>Sign in</body></html>", content_type="text/html")
+        if self.how == "json":
+            return web.json_response({"choices": [{"text": "not streamed"}]})
+        if self.how == "redirect":
+            raise web.HTTPTemporaryRedirect(self.url("/v1/completions"))
         if self.how == "stall":
             response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
             await response.prepare(request)
             await response.write(b'data: {"choices": [{"index": 0, "text": " a"}]}\n\n')
+        self.arrived += 1
         self.seen.set()
         await asyncio.Event().wait()  # forever: until the server is closed
         raise AssertionError("unreachable")
@@ -186,14 +196,14 @@ def _ignore_sigint() -> None:
 
 
 @pytest.fixture(params=["hang", "stall"])
-def hanging(request: pytest.FixtureRequest) -> Iterator[Hanging]:
-    with Hanging(request.param) as server:
+def hanging(request: pytest.FixtureRequest) -> Iterator[Misbehaving]:
+    with Misbehaving(request.param) as server:
         yield server
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_a_run_started_with_sigint_ignored(
-    hanging: Hanging, tmp_path: Path, sig: signal.Signals
+    hanging: Misbehaving, tmp_path: Path, sig: signal.Signals
 ) -> None:
     out = tmp_path / "run"
     proc = llmbench(*small("--base-url", hanging.url(""), "-n", "4", "--request-rate", "inf",
@@ -210,6 +220,64 @@ def test_a_signal_stops_a_run_started_with_sigint_ignored(
     doc = strictjson.load(out / "result.json")
     assert doc["state"] == "interrupted" and doc["summary"]["cancelled"] == 4
     assert len(strictjson.load_lines(out / "records.jsonl")) == 4
+
+
+def test_sigterm_stops_workers_started_with_sigint_ignored(
+    hanging: Misbehaving, tmp_path: Path
+) -> None:
+    """``--workers 2`` from a script (SIGINT ignored, passed on to the spawned workers), every
+    request hanging in both: SIGTERM ends it as an interrupt, every worker gone."""
+    out = tmp_path / "run"
+    args = small("--base-url", hanging.url(""), "-n", "4", "--request-rate", "inf",
+                 "--workers", "2", "--out", str(out))  # fmt: skip
+    proc = llmbench(*args, preexec=_ignore_sigint)
+    try:
+        wait_until(lambda: hanging.arrived == 4, 60, "both workers' requests to hang")
+        workers = _worker_pids(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        code, stdout, stderr = finished(proc, timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 130, stderr
+    assert "INTERRUPTED" in stdout
+    doc = strictjson.load(out / "result.json")
+    assert doc["state"] == "interrupted" and doc["summary"]["cancelled"] == 4
+    assert len(strictjson.load_lines(out / "records.jsonl")) == 4
+    assert [pid for pid in workers if _running(pid)] == []
+
+
+@pytest.mark.parametrize("ctrl_c", [False, True], ids=["sigterm", "ctrl-c"])
+def test_a_signal_while_the_workers_start_is_an_interrupt(tmp_path: Path, ctrl_c: bool) -> None:
+    """The signal lands as the first worker process appears, while it still starts Python:
+    SIGTERM to llmbench, or a terminal's Ctrl-C (SIGINT to the whole process group, the
+    workers included). Nothing was sent: an interrupt, no worker's traceback."""
+    out = tmp_path / "run"
+    with Misbehaving("hang") as server:
+        args = small("--base-url", server.url(""), "-n", "4", "--request-rate", "inf",
+                     "--workers", "2", "--out", str(out))  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", ENTRY, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            start_new_session=True,  # its own process group, as a terminal gives a job
+        )
+        try:
+            wait_until(lambda: _workers_started(proc.pid) > 0, 60, "a worker process")
+            if ctrl_c:
+                os.killpg(proc.pid, signal.SIGINT)
+            else:
+                proc.send_signal(signal.SIGTERM)
+            code, stdout, stderr = finished(proc, timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert code == 130, stderr
+    assert "Fatal Python error" not in stderr and "KeyboardInterrupt" not in stderr
+    assert strictjson.load(out / "result.json")["state"] == "interrupted"
+    assert "INTERRUPTED" in stdout
 
 
 def test_ctrl_c_while_the_command_imports_exits_130_without_a_traceback() -> None:
@@ -277,45 +345,41 @@ def _records(out: Path) -> int:
 
 
 def _worker_pids(parent: int) -> list[int]:
-    """The load-generator workers: the parent's children running the spawn entry point, in
-    the order they were started (their pids rise)."""
+    """The two load-generator workers, in the order they were started (their pids rise)."""
+    workers = _spawned(parent)
+    assert len(workers) == 2, workers
+    return workers
+
+
+def _workers_started(parent: int) -> int:
+    try:
+        return len(_spawned(parent))
+    except FileNotFoundError:  # one of them is gone already
+        return 0
+
+
+def _spawned(parent: int) -> list[int]:
+    """The parent's children running multiprocessing's spawn entry point (not its resource
+    tracker)."""
     children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-    workers = [
+    return sorted(
         int(pid)
         for pid in children
         if b"multiprocessing" in Path(f"/proc/{pid}/cmdline").read_bytes()
         and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
-    assert len(workers) == 2, children
-    return sorted(workers)
+    )
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (one its new parent has not reaped yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 # -- 16: reasons that name the cause ---------------------------------------------------------
-class Odd(HTTPServer):
-    """A model list, then generations answered as ``how`` says: an HTML page or plain JSON
-    with 200, a redirect to itself, or nothing at all."""
-
-    def __init__(self, how: str) -> None:
-        self.how = how
-        self.seen = threading.Event()
-        super().__init__({"/v1/models": self._models, "/v1/completions": self._generate})
-
-    async def _models(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response({"data": [{"id": MODEL}]})
-
-    async def _generate(self, request: web.Request) -> web.StreamResponse:
-        await request.read()
-        if self.how == "html":
-            return web.Response(text="<html><body>Sign in</body></html>", content_type="text/html")
-        if self.how == "json":
-            return web.json_response({"choices": [{"text": "not streamed"}]})
-        if self.how == "redirect":
-            raise web.HTTPTemporaryRedirect(self.url("/v1/completions"))
-        self.seen.set()
-        await asyncio.Event().wait()
-        raise AssertionError("unreachable")
-
-
 @pytest.mark.parametrize(
     ("how", "extra", "kind", "reason"),
     [
@@ -329,7 +393,7 @@ def test_a_failed_request_names_its_cause(
     tmp_path: Path, how: str, extra: tuple[str, ...], kind: str, reason: str
 ) -> None:
     out = tmp_path / "run"
-    with Odd(how) as odd:
+    with Misbehaving(how) as odd:
         args = small("--base-url", odd.url(""), "-n", "2", "--out", str(out), *extra)
         code, stdout, stderr = finished(llmbench(*args))
         url = odd.url("/v1/completions")

@@ -3,7 +3,8 @@
 A run directory holds ``result.json`` (schema in docs/bench.md) and ``records.jsonl`` (one
 line per request, written as it finishes). ``result.json`` is written first with
 ``"state": "running"`` and no summary, then replaced (atomically) when the run ends, however it
-ends; a run killed outright leaves the placeholder and the records, from which
+ends; when the OS refuses that (a full disk), the placeholder is rewritten in place as a short
+``failed`` document. A run killed outright leaves the placeholder and the records, from which
 ``llmobs.bench.saved`` (the one reader of saved runs) rebuilds the summary. With no server
 given, the emulator is started as a child process.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -35,6 +37,7 @@ from llmobs.sim.config import EngineSettings, describe
 
 RESULT_FILE = "result.json"
 RECORDS_FILE = "records.jsonl"
+MIN_FAILED_SIZE = 512  # bytes; a placeholder is larger (it holds the run's config)
 Echo = Callable[[str], None]
 
 
@@ -148,5 +151,44 @@ def benchmark(cfg: RunConfig, base_url: str, api_key: str | None, out_dir: Path,
             doc["state"] = "failed"
             why = f"cannot write {out_dir / RESULT_FILE}: {exc.strerror or exc}"
             doc["error"] = "; ".join(filter(None, [doc.get("error"), why]))
+            _overwrite_placeholder(out_dir / RESULT_FILE, doc)
     series = outcome.watch.series if outcome.watch is not None else []
     return Run(doc, out_dir, outcome.sink.records, series)
+
+
+def failed_document(doc: dict[str, Any], size: int) -> bytes:
+    """The failed run ``doc`` as a short strict-JSON document of at most ``size`` bytes
+    (``size`` at least ``MIN_FAILED_SIZE``): its state, its error and what identifies it, and
+    its config when that fits; the error is cut (ending in ``...``) when nothing else does.
+    ``llmobs.bench.saved`` rebuilds the summary from the records."""
+    kept = ("version", "tool", "state", "started_at")
+    short: dict[str, Any] = {key: doc[key] for key in kept if key in doc}
+    short.update(complete=False, records=doc.get("records", RECORDS_FILE))
+    error = str(doc.get("error", ""))
+    candidate = _encoded({**short, "config": doc.get("config"), "error": error})
+    cut = error
+    while len(candidate) > size and len(cut) > 3:
+        candidate = _encoded({**short, "error": cut})
+        excess = len(candidate) - size
+        if excess > 0:  # each character is a byte or more: cutting `excess` is enough
+            cut = error[: max(len(cut) - excess - 3, 0)] + "..."
+            candidate = _encoded({**short, "error": cut})
+    return candidate
+
+
+def _encoded(value: dict[str, Any]) -> bytes:
+    return (strictjson.dumps(value) + "\n").encode("utf-8")  # one line: small
+
+
+def _overwrite_placeholder(path: Path, doc: dict[str, Any]) -> None:
+    """The end of a run whose result could not be written (a full disk): the ``running``
+    placeholder becomes ``failed``, rewritten in place, in the blocks it already holds (no
+    new space needed), so no run that ended is left ``running``. When even that is
+    refused, ``doc``'s error says so."""
+    try:
+        with path.open("r+b") as file:
+            size = os.fstat(file.fileno()).st_size
+            file.write(failed_document(doc, max(size, MIN_FAILED_SIZE)))
+            file.truncate()
+    except OSError as exc:
+        doc["error"] += f"; {path} still says running ({exc.strerror or exc})"

@@ -193,7 +193,8 @@ def load_saved(path: Path) -> Saved:
 
 
 def _rebuild(doc: dict[str, Any], records: list[RequestRecord]) -> dict[str, Any]:
-    """A summary for a run killed before it could write one (``state`` ``"killed"``)."""
+    """A summary for a run killed before it could write one (``state`` ``"killed"``), or
+    whose result could not be written (``"failed"``, its ``error`` kept)."""
     config = doc.get("config")
     if not isinstance(config, dict):
         config = {}
@@ -217,7 +218,9 @@ def _rebuild(doc: dict[str, Any], records: list[RequestRecord]) -> dict[str, Any
         records_file=str(doc.get("records") or RECORDS_FILE),
         error_samples=[r.error for r in records if r.error and r.error_kind != "cancelled"][:3],
     )
-    rebuilt["state"] = KILLED
+    rebuilt["state"] = "failed" if doc.get("state") == "failed" else KILLED
+    if doc.get("error"):
+        rebuilt["error"] = str(doc["error"])
     return rebuilt
 
 

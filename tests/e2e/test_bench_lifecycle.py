@@ -26,6 +26,7 @@ from tests.servers import HTTPServer, wait_until
 ENTRY = "llmobs.cli.entry"  # the llmbench console script
 SECRET = "sk-SECRET123"
 SIZE_LIMIT = 32 * 1024  # bytes a file may grow to in the ENOSPC-like test
+RESULT_ROOM = 2048  # more than a placeholder result.json or 3 records, less than a result
 
 
 def llmbench(*args: str, preexec: Callable[[], None] | None = None) -> subprocess.Popen[str]:
@@ -155,6 +156,38 @@ def test_a_sweep_point_whose_run_failed_stops_the_sweep_as_a_failure(tmp_path: P
     assert point["x"] == 200 and f"{records}: File too large" in point["error"]
     assert "(FAILED)" in stdout
     assert not (out / "rate-400").exists()
+
+
+def _limit_to(size: int) -> Callable[[], None]:
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+    return limit
+
+
+def test_a_result_that_cannot_be_written_leaves_the_run_failed_not_running(
+    tmp_path: Path,
+) -> None:
+    """Room for the placeholder (about 900 bytes) and 3 records, not for the whole result
+    (about 4 KB): the OS refuses it, and the placeholder is rewritten in place as failed."""
+    out = tmp_path / "run"
+    with FakeOpenAI() as fake:
+        args = small("--base-url", fake.base_url, "-n", "3", "--out", str(out))
+        code, stdout, stderr = finished(llmbench(*args, preexec=_limit_to(RESULT_ROOM)))
+    assert code == 1, stderr
+    assert "Serving Benchmark Result" in stdout  # the summary, on the terminal
+    said = f"cannot write {out / 'result.json'}: File too large"
+    assert f"error: the run failed: {said}" in stderr
+    assert f"what was written before the failure is in {out}" in stderr
+    doc = strictjson.load(out / "result.json")
+    assert doc["state"] == "failed" and doc["complete"] is False and doc["error"] == said
+    assert doc["config"]["num_prompts"] == 3
+    assert len(strictjson.load_lines(out / "records.jsonl")) == 3
+    report = subprocess.run([sys.executable, "-m", ENTRY, "report", str(out)],
+                            capture_output=True, text=True, cwd=REPO, timeout=60)  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    assert f"FAILED: {said}" in report.stdout and "Successful requests:" in report.stdout
 
 
 # -- 6: SIGTERM and SIGINT stop a run however it was started, with hanging connections -------

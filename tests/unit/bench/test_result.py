@@ -14,12 +14,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llmobs.bench.compare import comparison, comparison_table
+from llmobs.bench.harness import MIN_FAILED_SIZE, failed_document
 from llmobs.bench.metrics import parse_slo, summarize
 from llmobs.bench.records import RequestRecord
 from llmobs.bench.report import client_verdict, result_json, table
 from llmobs.bench.runner import Health
 from llmobs.bench.saved import REQUIRED, load_saved, missing_key
 from llmobs.errors import ConfigError
+from tests import strictjson
 from tests.golden import check_golden
 
 GOLDEN = Path(__file__).parents[2] / "fixtures" / "bench"
@@ -167,3 +169,34 @@ def test_a_result_missing_a_key_is_named(tmp_path: Path) -> None:
     write_run(tmp_path, doc, [])
     with pytest.raises(ConfigError, match=r"has no 'summary\.ttft_ms \(a mapping\)'"):
         load_saved(tmp_path)
+
+
+@given(
+    error=st.text(max_size=3000),
+    size=st.integers(MIN_FAILED_SIZE, 5000),
+    with_config=st.booleans(),
+)
+def test_a_failed_document_is_strict_json_within_its_size(
+    error: str, size: int, with_config: bool
+) -> None:
+    """Whatever the error says and however little room the placeholder left: strict JSON in
+    at most ``size`` bytes, state failed, and the error kept whole when it fits."""
+    doc = document() | {"state": "failed", "error": error}
+    if not with_config:
+        del doc["config"]
+    written = failed_document(doc, size)
+    assert len(written) <= size
+    read = strictjson.loads(written.decode("utf-8"))
+    assert read["state"] == "failed" and read["complete"] is False
+    assert read["tool"] == "llmbench" and read["records"] == "records.jsonl"
+    shown = read["error"]
+    assert shown == error or (shown.endswith("...") and error.startswith(shown[:-3]))
+
+
+def test_a_failed_run_with_no_summary_is_rebuilt_and_keeps_its_error(tmp_path: Path) -> None:
+    doc = document() | {"state": "failed", "error": "cannot write result.json: File too large"}
+    (tmp_path / "result.json").write_bytes(failed_document(doc, 4096))
+    (tmp_path / "records.jsonl").write_text("".join(r.to_json() + "\n" for r in records()[:4]))
+    saved = load_saved(tmp_path)
+    assert saved.run.doc["state"] == "failed" and saved.run.doc["summary"]["completed"] == 4
+    assert "FAILED: cannot write result.json: File too large" in table(saved.run.doc)

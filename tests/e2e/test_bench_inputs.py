@@ -269,6 +269,7 @@ def test_a_sharegpt_file_with_nan_is_refused(sim: SimHost, tmp_path: Path) -> No
 @pytest.mark.parametrize("what", ["trace", "sharegpt", "tokenizer"])
 def test_a_bad_input_file_is_exit_2_even_when_no_server_listens(tmp_path: Path, what: str) -> None:
     bad = tmp_path / "bad"
+    args: tuple[str, ...]
     if what == "tokenizer":
         bad.mkdir()  # a folder with no tokenizer in it
         args = ("--tokenizer", str(bad))

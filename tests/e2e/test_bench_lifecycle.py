@@ -234,15 +234,20 @@ def hanging(request: pytest.FixtureRequest) -> Iterator[Misbehaving]:
         yield server
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_a_run_started_with_sigint_ignored(
-    hanging: Misbehaving, tmp_path: Path, sig: signal.Signals
+    hanging: Misbehaving, tmp_path: Path, sig: signal.Signals, workers: int
 ) -> None:
+    """From a script (SIGINT ignored, and passed on to spawned ``--workers``), every request
+    hanging: the signal ends the run as an interrupt, and no worker is left behind."""
     out = tmp_path / "run"
-    proc = llmbench(*small("--base-url", hanging.url(""), "-n", "4", "--request-rate", "inf",
-                           "--out", str(out)), preexec=_ignore_sigint)  # fmt: skip
+    args = small("--base-url", hanging.url(""), "-n", "4", "--request-rate", "inf",
+                 "--workers", str(workers), "--out", str(out))  # fmt: skip
+    proc = llmbench(*args, preexec=_ignore_sigint)
     try:
-        wait_until(hanging.seen.is_set, 60, "a request to reach the hanging server")
+        wait_until(lambda: hanging.arrived == 4, 60, "every request to reach the server")
+        spawned = _worker_pids(proc.pid) if workers > 1 else []
         proc.send_signal(sig)
         code, stdout, stderr = finished(proc, timeout=30)
     finally:
@@ -253,31 +258,7 @@ def test_a_signal_stops_a_run_started_with_sigint_ignored(
     doc = strictjson.load(out / "result.json")
     assert doc["state"] == "interrupted" and doc["summary"]["cancelled"] == 4
     assert len(strictjson.load_lines(out / "records.jsonl")) == 4
-
-
-def test_sigterm_stops_workers_started_with_sigint_ignored(
-    hanging: Misbehaving, tmp_path: Path
-) -> None:
-    """``--workers 2`` from a script (SIGINT ignored, passed on to the spawned workers), every
-    request hanging in both: SIGTERM ends it as an interrupt, every worker gone."""
-    out = tmp_path / "run"
-    args = small("--base-url", hanging.url(""), "-n", "4", "--request-rate", "inf",
-                 "--workers", "2", "--out", str(out))  # fmt: skip
-    proc = llmbench(*args, preexec=_ignore_sigint)
-    try:
-        wait_until(lambda: hanging.arrived == 4, 60, "both workers' requests to hang")
-        workers = _worker_pids(proc.pid)
-        proc.send_signal(signal.SIGTERM)
-        code, stdout, stderr = finished(proc, timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert code == 130, stderr
-    assert "INTERRUPTED" in stdout
-    doc = strictjson.load(out / "result.json")
-    assert doc["state"] == "interrupted" and doc["summary"]["cancelled"] == 4
-    assert len(strictjson.load_lines(out / "records.jsonl")) == 4
-    assert [pid for pid in workers if _running(pid)] == []
+    assert [pid for pid in spawned if _running(pid)] == []
 
 
 @pytest.mark.parametrize("ctrl_c", [False, True], ids=["sigterm", "ctrl-c"])

@@ -1,53 +1,30 @@
 """``llmbench run`` from start to end as a subprocess, against servers that misbehave on
-127.0.0.1: secrets echoed back, a disk that refuses writes, connections that hang, signals
-however the shell started us, plans too large to hold, a worker killed outright."""
+127.0.0.1: secrets echoed back, connections that hang, signals however the shell started us,
+plans too large to hold, a worker killed outright (a disk that refuses writes:
+test_bench_disk)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import resource
 import signal
 import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
 from tests import strictjson
+from tests.e2e.benchprocess import ENTRY, finished, llmbench, small
 from tests.e2e.conftest import REPO
 from tests.fakeopenai import MODEL, FakeOpenAI
 from tests.servers import HTTPServer, wait_until
 
-ENTRY = "llmobs.cli.entry"  # the llmbench console script
 SECRET = "sk-SECRET123"
-SIZE_LIMIT = 32 * 1024  # bytes a file may grow to in the ENOSPC-like test
-RESULT_ROOM = 2048  # more than a placeholder result.json or 3 records, less than a result
-
-
-def llmbench(*args: str, preexec: Callable[[], None] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", ENTRY, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-        preexec_fn=preexec,
-    )
-
-
-def finished(proc: subprocess.Popen[str], timeout: float = 120) -> tuple[int, str, str]:
-    stdout, stderr = proc.communicate(timeout=timeout)
-    assert "Traceback" not in stderr and "never retrieved" not in stderr, stderr
-    return proc.returncode, stdout, stderr
-
-
-def small(*args: str) -> list[str]:
-    return ["run", "--isl", "5", "--osl", "4", *args]
 
 
 # -- 2: the API key never leaves, whatever the server echoes --------------------------------
@@ -107,87 +84,6 @@ def test_the_api_key_is_redacted_from_whatever_the_server_sends_back(tmp_path: P
     assert strictjson.loads(as_json[1])["summary"]["failed"] == 3
     written = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
     assert SECRET not in stdout + stderr + as_json[1] + as_json[2] + written
-
-
-# -- 5: a write the OS refuses ends the run as a failure, with what was written kept ---------
-def _limit_file_size() -> None:
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a refused write is EFBIG, not a kill
-    resource.setrlimit(resource.RLIMIT_FSIZE, (SIZE_LIMIT, SIZE_LIMIT))
-
-
-def test_a_refused_write_stops_sending_and_prints_the_summary(tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    planned = 3000
-    with FakeOpenAI() as fake:
-        args = small("--base-url", fake.base_url, "-n", str(planned), "--request-rate", "200",
-                     "--osl", "20", "--out", str(out))  # fmt: skip
-        code, stdout, stderr = finished(llmbench(*args, preexec=_limit_file_size))
-    assert code == 1, stderr
-    assert "Serving Benchmark Result" in stdout  # the summary, on the terminal
-    assert f"error: the run failed: cannot write {out / 'records.jsonl'}: File too large" in (
-        stderr
-    )
-    doc = strictjson.load(out / "result.json")
-    assert doc["state"] == "failed" and doc["complete"] is False
-    assert "records.jsonl: File too large" in doc["error"]
-    s = doc["summary"]
-    assert s["completed"] + s["failed"] + s["cancelled"] < planned  # sending stopped
-    lines = (out / "records.jsonl").read_text().splitlines()
-    assert 0 < len(lines) <= s["completed"] + s["failed"] + s["cancelled"]
-    whole = [strictjson.loads(line) for line in lines[:-1]]  # the last may be cut by the limit
-    assert {r["index"] for r in whole} <= set(range(planned))
-
-
-def test_a_sweep_point_whose_run_failed_stops_the_sweep_as_a_failure(tmp_path: Path) -> None:
-    out = tmp_path / "sweep"
-    with FakeOpenAI() as fake:
-        args = ("sweep", "--isl", "5", "--osl", "20", "--base-url", fake.base_url, "-n", "3000",
-                "--rates", "200,400", "--out", str(out))  # fmt: skip
-        code, stdout, stderr = finished(llmbench(*args, preexec=_limit_file_size))
-    assert code == 1, stderr  # a failure, not an interrupt (130)
-    records = out / "rate-200" / "records.jsonl"
-    said = f"rate 200 failed: cannot write {records}: File too large"
-    assert f"error: {said}" in stderr
-    assert f"the sweep stopped early: {said}" in stdout
-    assert "interrupted" not in (stdout + stderr).lower()
-    doc = strictjson.load(out / "sweep.json")
-    (point,) = doc["points"]  # rate 400 never ran
-    assert doc["stopped"] == said
-    assert point["x"] == 200 and f"{records}: File too large" in point["error"]
-    assert "(FAILED)" in stdout
-    assert not (out / "rate-400").exists()
-
-
-def _limit_to(size: int) -> Callable[[], None]:
-    def limit() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-
-    return limit
-
-
-def test_a_result_that_cannot_be_written_leaves_the_run_failed_not_running(
-    tmp_path: Path,
-) -> None:
-    """Room for the placeholder (about 900 bytes) and 3 records, not for the whole result
-    (about 4 KB): the OS refuses it, and the placeholder is rewritten in place as failed."""
-    out = tmp_path / "run"
-    with FakeOpenAI() as fake:
-        args = small("--base-url", fake.base_url, "-n", "3", "--out", str(out))
-        code, stdout, stderr = finished(llmbench(*args, preexec=_limit_to(RESULT_ROOM)))
-    assert code == 1, stderr
-    assert "Serving Benchmark Result" in stdout  # the summary, on the terminal
-    said = f"cannot write {out / 'result.json'}: File too large"
-    assert f"error: the run failed: {said}" in stderr
-    assert f"what was written before the failure is in {out}" in stderr
-    doc = strictjson.load(out / "result.json")
-    assert doc["state"] == "failed" and doc["complete"] is False and doc["error"] == said
-    assert doc["config"]["num_prompts"] == 3
-    assert len(strictjson.load_lines(out / "records.jsonl")) == 3
-    report = subprocess.run([sys.executable, "-m", ENTRY, "report", str(out)],
-                            capture_output=True, text=True, cwd=REPO, timeout=60)  # fmt: skip
-    assert report.returncode == 0, report.stderr
-    assert f"FAILED: {said}" in report.stdout and "Successful requests:" in report.stdout
 
 
 # -- 6: SIGTERM and SIGINT stop a run however it was started, with hanging connections -------

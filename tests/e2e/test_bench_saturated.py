@@ -11,14 +11,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tests import strictjson
-from tests.e2e.conftest import REPO
+from tests.e2e.benchprocess import finished, llmbench
 from tests.fakeopenai import FakeOpenAI
 
 RATE = 6.0  # the search starts here, and it is also the --max-rate: at most two points
@@ -30,13 +29,7 @@ def _sweep(base_url: str, out: Path) -> subprocess.Popen[str]:
     args = ("sweep", "--search", "--slo", "ttft=10s", "--base-url", base_url,
             "--isl", "5", "--osl", "4", "-n", "12", "--start-rate", f"{RATE:g}",
             "--max-rate", f"{RATE:g}", "--out", str(out))  # fmt: skip
-    return subprocess.Popen(
-        [sys.executable, "-m", "llmobs.cli.entry", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
+    return llmbench(*args)
 
 
 def _running(result: Path) -> bool:
@@ -79,16 +72,6 @@ def starved(pid: int, starting: Callable[[], bool], going: Callable[[], bool]) -
             os.kill(pid, signal.SIGCONT)
 
 
-def _finished(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
-    try:
-        stdout, stderr = proc.communicate(timeout=180)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert "Traceback" not in stderr, stderr
-    return proc.returncode, stdout, stderr
-
-
 def _rows(stdout: str) -> list[str]:
     """The table's rows, one per point, in rate order."""
     return [line for line in stdout.splitlines() if line.split()[:1] == [f"{RATE:g}"]]
@@ -102,7 +85,7 @@ def test_a_point_measured_with_a_saturated_client_is_measured_again(tmp_path: Pa
         proc = _sweep(fake.base_url, out)
         first = out / f"rate-{RATE:g}" / "result.json"
         with starved(proc.pid, lambda: bool(fake.bodies), lambda: _running(first)):
-            code, stdout, stderr = _finished(proc)
+            code, stdout, stderr = finished(proc, timeout=180)
     doc = strictjson.load(out / "sweep.json")
     starved_point, again = doc["points"]
     assert (starved_point["x"], starved_point["run"]) == (RATE, f"rate-{RATE:g}")
@@ -132,7 +115,7 @@ def test_a_search_whose_client_stays_saturated_stops_saying_why(tmp_path: Path) 
     with FakeOpenAI() as fake:
         proc = _sweep(fake.base_url, out)
         with starved(proc.pid, lambda: bool(fake.bodies), lambda: True):
-            code, stdout, stderr = _finished(proc)
+            code, stdout, stderr = finished(proc, timeout=180)
     assert code == 1, stderr
     doc = strictjson.load(out / "sweep.json")
     assert [(p["x"], p["saturated"], p["slo_attainment"]) for p in doc["points"]] == [

@@ -132,3 +132,28 @@ def real_vllm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+def interrupt_while_importing(module: str, *args: str) -> tuple[int, str]:
+    """Run ``python -m MODULE ARGS``, send Ctrl-C while it imports click (``-X importtime``
+    reports each module as it is imported: no sleep), and return its exit status and the
+    rest of its stderr."""
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "importtime", "-m", module, *args],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+    assert proc.stderr is not None
+    try:
+        for line in proc.stderr:
+            if line.rstrip().endswith("| click"):
+                break
+        proc.send_signal(signal.SIGINT)
+        _, rest = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, rest

@@ -3,15 +3,12 @@ never a traceback (found by trying the commands as a new user would)."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import REPO, run_cli
+from tests.e2e.conftest import interrupt_while_importing, run_cli
 from tests.servers import free_port
 
 BENCH = "llmobs.cli.bench"
@@ -117,18 +114,6 @@ def test_llmbench_scenario(tmp_path: Path, text: str, message: str) -> None:
 
 def test_ctrl_c_while_llmobs_imports_exits_130_without_a_traceback() -> None:
     """The llmobs console script's wrapper (llmbench's has its own test)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-X", "importtime", "-m", "llmobs", "scrape", "127.0.0.1:9"],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
-    assert proc.stderr is not None
-    for line in proc.stderr:  # each module as it is imported: wait until click's turn
-        if line.rstrip().endswith("| click"):
-            break
-    proc.send_signal(signal.SIGINT)
-    _, rest = proc.communicate(timeout=60)
-    assert proc.returncode == 130, rest
-    assert "Traceback" not in rest
+    code, stderr = interrupt_while_importing("llmobs", "scrape", "127.0.0.1:9")
+    assert code == 130, stderr
+    assert "Traceback" not in stderr

@@ -24,13 +24,14 @@ from typing import Any
 
 from llmobs import strictjson
 from llmobs.bench.config import RunConfig
-from llmobs.bench.prepare import prepare
+from llmobs.bench.prepare import Prepared, prepare
 from llmobs.bench.records import RequestRecord
 from llmobs.bench.report import SCHEMA_VERSION
 from llmobs.bench.serverside import Series
-from llmobs.bench.session import RecordSink, config_json, execute, result
+from llmobs.bench.session import Outcome, RecordSink, config_json, execute, result
 from llmobs.config import validate
 from llmobs.errors import ConfigError, LlmobsError
+from llmobs.interrupts import noted
 from llmobs.sim.child import ChildSim
 from llmobs.sim.cluster import parse_pd
 from llmobs.sim.config import EngineSettings, describe
@@ -132,28 +133,53 @@ def benchmark(cfg: RunConfig, base_url: str, api_key: str | None, out_dir: Path,
         "config": config_json(cfg, prepared.target, base_url),
         "records": RECORDS_FILE,
     }
-    try:
-        strictjson.write(out_dir / RESULT_FILE, placeholder)
-    except OSError as exc:
-        raise LlmobsError(f"cannot write {out_dir / RESULT_FILE}: {exc.strerror or exc}") from None
-    sink = RecordSink(out_dir / RECORDS_FILE)
-    timed = sum(1 for s in prepared.specs if not s.warmup)
-    echo(
-        f"sending {timed} requests to {prepared.target.url} (model {prepared.target.model}); "
-        f"records go to {sink.path} as they finish"
-    )
-    outcome = execute(prepared, cfg, sink)
-    with deferred_interrupts():  # a second Ctrl-C must not cut the result in half
-        doc = result(outcome, cfg, prepared, base_url)
+    outcome: Outcome | None = None
+    try:  # from here on, an interrupt at any moment leaves result.json saying what happened
         try:
-            strictjson.write(out_dir / RESULT_FILE, doc)
+            strictjson.write(out_dir / RESULT_FILE, placeholder)
         except OSError as exc:
-            doc["state"] = "failed"
             why = f"cannot write {out_dir / RESULT_FILE}: {exc.strerror or exc}"
-            doc["error"] = "; ".join(filter(None, [doc.get("error"), why]))
-            _overwrite_placeholder(out_dir / RESULT_FILE, doc)
+            raise LlmobsError(why) from None
+        sink = RecordSink(out_dir / RECORDS_FILE)
+        timed = sum(1 for s in prepared.specs if not s.warmup)
+        echo(
+            f"sending {timed} requests to {prepared.target.url} (model "
+            f"{prepared.target.model}); records go to {sink.path} as they finish"
+        )
+        outcome = execute(prepared, cfg, sink)
+        with deferred_interrupts():  # a second Ctrl-C must not cut the result in half
+            doc = _finish(outcome, cfg, prepared, base_url, out_dir)
+    except KeyboardInterrupt:
+        noted()
+        with deferred_interrupts():
+            if outcome is None:  # before the load began: nothing was sent
+                _stopped_before_sending(out_dir / RESULT_FILE, placeholder)
+                raise
+            doc = _finish(outcome, cfg, prepared, base_url, out_dir)  # a Ctrl-C as it ended
     series = outcome.watch.series if outcome.watch is not None else []
     return Run(doc, out_dir, outcome.sink.records, series)
+
+
+def _finish(
+    outcome: Outcome, cfg: RunConfig, prepared: Prepared, base_url: str, out_dir: Path
+) -> dict[str, Any]:
+    """The run's result document, written; when the OS refuses it (a full disk), the
+    placeholder rewritten in place as ``failed``."""
+    doc = result(outcome, cfg, prepared, base_url)
+    try:
+        strictjson.write(out_dir / RESULT_FILE, doc)
+    except OSError as exc:
+        doc["state"] = "failed"
+        why = f"cannot write {out_dir / RESULT_FILE}: {exc.strerror or exc}"
+        doc["error"] = "; ".join(filter(None, [doc.get("error"), why]))
+        _overwrite_placeholder(out_dir / RESULT_FILE, doc)
+    return doc
+
+
+def _stopped_before_sending(path: Path, placeholder: dict[str, Any]) -> None:
+    """An interrupt before the first request: the placeholder says so, not ``running``."""
+    with contextlib.suppress(OSError):  # the interrupt is what the user hears about
+        strictjson.write(path, {**placeholder, "state": "interrupted"})
 
 
 def failed_document(doc: dict[str, Any], size: int) -> bytes:

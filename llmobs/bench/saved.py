@@ -193,8 +193,9 @@ def load_saved(path: Path) -> Saved:
 
 
 def _rebuild(doc: dict[str, Any], records: list[RequestRecord]) -> dict[str, Any]:
-    """A summary for a run killed before it could write one (``state`` ``"killed"``), or
-    whose result could not be written (``"failed"``, its ``error`` kept)."""
+    """A summary for a run killed before it could write one (``state`` ``"killed"``), whose
+    result could not be written (``"failed"``, its ``error`` kept), or that was interrupted
+    before its first request (``"interrupted"``)."""
     config = doc.get("config")
     if not isinstance(config, dict):
         config = {}
@@ -218,7 +219,9 @@ def _rebuild(doc: dict[str, Any], records: list[RequestRecord]) -> dict[str, Any
         records_file=str(doc.get("records") or RECORDS_FILE),
         error_samples=[r.error for r in records if r.error and r.error_kind != "cancelled"][:3],
     )
-    rebuilt["state"] = "failed" if doc.get("state") == "failed" else KILLED
+    # failed: its result could not be written; interrupted: before the first request
+    kept = doc.get("state") in ("failed", "interrupted")
+    rebuilt["state"] = doc["state"] if kept else KILLED
     if doc.get("error"):
         rebuilt["error"] = str(doc["error"])
     return rebuilt

@@ -30,6 +30,7 @@ from llmobs.bench.runner import Health, Target, run_load
 from llmobs.bench.serverside import ServerWatch, series_json, views
 from llmobs.bench.workers import run_pool
 from llmobs.bench.workload import RequestSpec
+from llmobs.interrupts import noted
 from llmobs.scrape.fetch import normalize_url
 from llmobs.secrets import display_url
 
@@ -234,6 +235,7 @@ def execute(prepared: Prepared, cfg: RunConfig, sink: RecordSink) -> Outcome:
         if sink.error is None:
             asyncio.run(_run(prepared, cfg, sink, state))
     except KeyboardInterrupt:
+        noted()
         complete = False
         if state.watch is not None:
             with contextlib.suppress(KeyboardInterrupt, TimeoutError):

@@ -34,6 +34,7 @@ from llmobs.bench.config import RunConfig
 from llmobs.bench.harness import Run
 from llmobs.bench.sweep import Search, decided, failed_point, next_rate, passes, point
 from llmobs.errors import ConfigError, LlmobsError
+from llmobs.interrupts import noted
 
 SWEEP_FILE = "sweep.json"
 SEARCH_DURATION_S = 60.0  # each search point, when neither --duration nor --num-prompts is set
@@ -153,6 +154,7 @@ def run_sweep(
         try:
             result = run_point(point_cfg, out_dir / label)
         except KeyboardInterrupt:
+            noted()
             stopped = INTERRUPTED
             break
         except LlmobsError as exc:

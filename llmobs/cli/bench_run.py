@@ -1,6 +1,6 @@
 """``llmbench run`` and ``llmbench report``, and the pieces ``sweep`` shares with them:
 the target (a server, or the emulator started here) and exit codes (``llmobs.exitcodes``).
-SIGTERM is Ctrl-C (``llmobs.cli.interrupts``)."""
+SIGTERM is Ctrl-C (``llmobs.interrupts``)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import click
 
 from llmobs import exitcodes, strictjson
 from llmobs.cli.bench_options import build_config, given, run_options
-from llmobs.cli.interrupts import terminate_as_interrupt
 from llmobs.errors import ConfigError, LlmobsError
+from llmobs.interrupts import noted, terminate_as_interrupt
 
 if TYPE_CHECKING:
     from llmobs.bench.config import RunConfig
@@ -58,6 +58,7 @@ def run_one(cfg: RunConfig, api_key: str | None, out_dir: Path) -> Run:
 def stop_on(exc: BaseException) -> NoReturn:
     """The message and exit status of a run that could not start."""
     if isinstance(exc, KeyboardInterrupt):
+        noted()
         say("interrupted before the first request: nothing was measured")
         sys.exit(exitcodes.INTERRUPTED)
     if isinstance(exc, ConfigError):

@@ -14,9 +14,9 @@ import click
 from llmobs import exitcodes, strictjson
 from llmobs.cli.bench_options import build_config, given, run_options
 from llmobs.cli.bench_run import say
-from llmobs.cli.interrupts import terminate_as_interrupt
 from llmobs.cli.params import POSITIVE, Finite
 from llmobs.errors import ConfigError
+from llmobs.interrupts import terminate_as_interrupt
 
 if TYPE_CHECKING:
     from llmobs.bench.sweeprun import Plan

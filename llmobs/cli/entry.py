@@ -15,12 +15,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn
 
 from llmobs import exitcodes
+from llmobs.interrupts import noted
 
 if TYPE_CHECKING:
     import click
 
 
 def _interrupted(message: str) -> NoReturn:
+    noted()
     sys.stderr.write(f"\n{message}\n")
     sys.exit(exitcodes.INTERRUPTED)
 
@@ -37,6 +39,10 @@ def _run(load: Callable[[], click.Group], interrupted: str) -> NoReturn:
         code = cli.main(standalone_mode=False)
     except (KeyboardInterrupt, click.Abort):
         _interrupted(interrupted)
+    except SystemExit as exc:  # the command said how it ended
+        if exc.code == exitcodes.INTERRUPTED:
+            noted()
+        raise
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

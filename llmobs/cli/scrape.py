@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 import click
 
 from llmobs import exitcodes, strictjson
-from llmobs.cli.interrupts import terminate_as_interrupt
 from llmobs.cli.params import POSITIVE
 from llmobs.engines import BY_ENGINE
 from llmobs.errors import ConfigError
 from llmobs.exposition.parser import DEFAULT_MAX_BYTES
+from llmobs.interrupts import noted, terminate_as_interrupt
 
 if TYPE_CHECKING:
     from llmobs.scrape.fetch import ScrapeResult
@@ -98,6 +98,7 @@ def _scrape(
     try:
         first = round_()
     except KeyboardInterrupt:
+        noted()
         click.echo("interrupted before the targets answered: nothing was measured", err=True)
         sys.exit(exitcodes.INTERRUPTED)
     second: list[ScrapeResult | None] = [None] * len(targets)
@@ -112,6 +113,7 @@ def _scrape(
             time.sleep(window)
             second = list(round_())
         except KeyboardInterrupt:
+            noted()
             interrupted = True
     reports = [build([a, b], engine) for a, b in zip(first, second, strict=True)]
     if as_json:

@@ -122,6 +122,22 @@ def token_ids(tokens: Sequence[object], vocab_max: int) -> list[int]:
     return ids
 
 
+def check_model(body: Mapping[str, Any], served: str) -> None:
+    """A request for a model this server does not serve is vLLM's 404 (no model: the served one).
+
+    Raises:
+        ApiError: 404 NotFoundError, as vLLM words it.
+    """
+    model = body.get("model") or served
+    if model != served:
+        raise ApiError(
+            404,
+            f"The model `{model}` does not exist. Valid aliases: {served}.",
+            "NotFoundError",
+            "model",
+        )
+
+
 @dataclass(frozen=True)
 class Generation:
     """A validated completion or chat request."""
@@ -154,14 +170,7 @@ def parse_generation(
         ApiError: the response vLLM would send (400 for a bad body or length, 404 for a model
             it does not serve).
     """
-    model = body.get("model") or served
-    if model != served:
-        raise ApiError(
-            404,
-            f"The model `{model}` does not exist. Valid aliases: {served}.",
-            "NotFoundError",
-            "model",
-        )
+    check_model(body, served)
     for key, low, high, rule in (
         ("temperature", 0.0, None, "must be non-negative"),
         ("top_p", 0.0, 1.0, "must be in (0, 1]"),

@@ -21,7 +21,14 @@ from llmobs import strictjson
 from llmobs.sim import openai_api as api
 from llmobs.sim.httpmetrics import middleware as http_metrics
 from llmobs.sim.instance import Instance
-from llmobs.sim.openai_request import ApiError, Generation, decode_body, parse_generation, token_ids
+from llmobs.sim.openai_request import (
+    ApiError,
+    Generation,
+    check_model,
+    decode_body,
+    parse_generation,
+    token_ids,
+)
 from llmobs.sim.prefix import block_hashes
 from llmobs.sim.realtime import Delivery, RealtimeEngine
 from llmobs.sim.request import SimRequest
@@ -191,15 +198,7 @@ class EngineServer:
 
     async def tokenize(self, request: web.Request) -> web.Response:
         body = await self._body(request)
-        served = self.instance.resolved.served_name
-        model = body.get("model") or served
-        if model != served:
-            raise ApiError(
-                404,
-                f"The model `{model}` does not exist. Valid aliases: {served}.",
-                "NotFoundError",
-                "model",
-            )
+        check_model(body, self.instance.resolved.served_name)
         tok = self.instance.tokenizer
         if "messages" in body and isinstance(body["messages"], list):
             ids = tok.encode(tok.render_chat(body["messages"]), special=False)

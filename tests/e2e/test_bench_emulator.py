@@ -70,19 +70,26 @@ def test_the_readme_job_on_the_emulator_is_clean_and_leaves_nothing(tmp_path: Pa
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_a_stopped_run_stops_its_emulator(tmp_path: Path, sig: signal.Signals) -> None:
+@pytest.mark.parametrize("when", ["no --base-url", "sending"])
+def test_a_stopped_run_stops_its_emulator(tmp_path: Path, sig: signal.Signals, when: str) -> None:
+    """Stopped as the emulator answers (before the run's files exist, or as they are made) or
+    as the run starts sending: exit 130, the emulator gone, and no result.json left
+    ``running`` (a signal as the first request goes out once left it so)."""
     args = ("--isl", "100", "--osl", "50", "--request-rate", "5", "--duration", "120")
     proc, mark = llmbench(tmp_path / "run", *args)
     assert proc.stderr is not None
-    for line in proc.stderr:  # the run says when it starts sending
-        if line.startswith("sending"):
+    for line in proc.stderr:  # the run says when the emulator is up, and when it sends
+        if line.startswith(when):
             break
     child = emulators(mark, proc.pid)
     assert child
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
-    assert load(tmp_path / "run" / "result.json")["state"] == "interrupted"
+    assert "Traceback" not in stderr
+    result = tmp_path / "run" / "result.json"
+    if when == "sending" or result.exists():
+        assert load(result)["state"] == "interrupted"
     assert emulators(mark, proc.pid) == []
     assert all(not Path(f"/proc/{pid}").exists() for pid in child)
 

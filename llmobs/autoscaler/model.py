@@ -76,9 +76,17 @@ class Decision:
 
 
 class SourceError(LlmobsError):
-    """An observation source failed (unreachable, bad answer): the autoscaler holds."""
+    """An observation source failed (unreachable, bad answer): the autoscaler holds.
+
+    ``cause`` names what failed, as the scrape errors do: ``unreachable``, ``timeout``,
+    ``http_status``, ``too_large``, ``malformed``, ``no_data``; the message says it in words.
+    """
 
     reason = "source_failed"
+
+    def __init__(self, message: str, cause: str = "error") -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 class ActuatorError(LlmobsError):

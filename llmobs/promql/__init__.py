@@ -10,7 +10,8 @@ and the engine catalogs. Pure: nothing here talks to Prometheus.
   ``role_replicas``, ...) and computed by Prometheus from the per-target series over a range
   (``quantile``, ``mean``, ``attainment``, ``counter_rate``, ``kv_cache_usage``,
   ``requests_running``, ``targets_up``, ``target_down``, ``scrape_errors``, ...).
-* An engine's own series (``engines``): ``engine_quantile``, ``engine_rate``, ``engine_gauge``.
+* An engine's own series (``engines``): ``engine_quantile``, ``engine_rate``, ``engine_gauge``,
+  ``engine_count``, ``engine_mean``, ``engine_replicas``, ``engine_age``.
 
 ``llmobs.rules`` builds the Prometheus recording and alerting rules from these. Invalid
 input raises ``llmobs.errors.ConfigError``.
@@ -18,7 +19,16 @@ input raises ``llmobs.errors.ConfigError``.
 
 from __future__ import annotations
 
-from llmobs.promql.engines import engine_buckets, engine_gauge, engine_quantile, engine_rate
+from llmobs.promql.engines import (
+    engine_age,
+    engine_buckets,
+    engine_count,
+    engine_gauge,
+    engine_mean,
+    engine_quantile,
+    engine_rate,
+    engine_replicas,
+)
 from llmobs.promql.exported import (
     BY_ROLE,
     LE,
@@ -30,9 +40,11 @@ from llmobs.promql.exported import (
     gauge,
     kv_cache_usage,
     mean,
+    observations,
     quantile,
     requests_running,
     requests_waiting,
+    role_age,
     role_kv_cache_usage,
     role_prefix_cache_hit_ratio,
     role_quantile,
@@ -68,6 +80,7 @@ from llmobs.promql.syntax import (
     rate,
     ratio,
     re_,
+    sample_age,
     selector,
     string,
     window,
@@ -90,10 +103,14 @@ __all__ = [
     "counter_rate",
     "counter_resets",
     "duration",
+    "engine_age",
     "engine_buckets",
+    "engine_count",
     "engine_gauge",
+    "engine_mean",
     "engine_quantile",
     "engine_rate",
+    "engine_replicas",
     "eq",
     "exposed",
     "gauge",
@@ -104,6 +121,7 @@ __all__ = [
     "ne",
     "nre",
     "number",
+    "observations",
     "parse_duration",
     "quantile",
     "quantile_label",
@@ -112,6 +130,7 @@ __all__ = [
     "re_",
     "requests_running",
     "requests_waiting",
+    "role_age",
     "role_kv_cache_usage",
     "role_prefix_cache_hit_ratio",
     "role_quantile",
@@ -119,6 +138,7 @@ __all__ = [
     "role_replicas",
     "role_requests_running",
     "role_requests_waiting",
+    "sample_age",
     "scrape_down",
     "scrape_errors",
     "selector",

@@ -21,8 +21,11 @@ from llmobs.promql.syntax import (
     eq,
     grouping,
     histogram_quantile,
+    increase,
     rate,
+    ratio,
     re_,
+    sample_age,
     selector,
 )
 
@@ -102,3 +105,56 @@ def engine_gauge(catalog: Catalog, signal: str, *matchers: Matcher, by: Sequence
     )
     op = _REDUCE[source.reduce]
     return _first_present([aggregate(op, selector(name, *pinned), by) for name in source.names])
+
+
+def engine_count(
+    catalog: Catalog, signal: str, over: Window, *matchers: Matcher, by: Sequence[str] = ()
+) -> Expr:
+    """Observations of the engine's histogram for ``signal`` over the range, summed ``by``."""
+    source = _source(catalog.histograms, catalog, signal, "histogram")
+    pinned = (*_one_copy(catalog), *matchers)
+    return _first_present(
+        [
+            aggregate(Agg.SUM, increase(selector(name + "_count", *pinned), over), by)
+            for name in source.names
+        ]
+    )
+
+
+def engine_mean(
+    catalog: Catalog, signal: str, over: Window, *matchers: Matcher, by: Sequence[str] = ()
+) -> Expr:
+    """Sum over count of the engine's histogram for ``signal`` over the range; no series
+    where it took no observation."""
+    source = _source(catalog.histograms, catalog, signal, "histogram")
+    pinned = (*_one_copy(catalog), *matchers)
+    return _first_present(
+        [
+            ratio(
+                aggregate(Agg.SUM, rate(selector(name + "_sum", *pinned), over), by),
+                aggregate(Agg.SUM, rate(selector(name + "_count", *pinned), over), by),
+            )
+            for name in source.names
+        ]
+    )
+
+
+def engine_replicas(
+    catalog: Catalog, signal: str, *matchers: Matcher, by: Sequence[str] = ()
+) -> Expr:
+    """Replicas exposing the engine's gauge for ``signal`` now, counted ``by``."""
+    source = _source(catalog.gauges, catalog, signal, "gauge")
+    pinned = (*_one_copy(catalog), *_gauge_total(catalog), *matchers)
+    return _first_present(
+        [aggregate(Agg.COUNT, selector(name, *pinned), by) for name in source.names]
+    )
+
+
+def engine_age(catalog: Catalog, signal: str, *matchers: Matcher, by: Sequence[str] = ()) -> Expr:
+    """Seconds since Prometheus last scraped the engine's gauge for ``signal`` (the newest
+    replica ``by`` group)."""
+    source = _source(catalog.gauges, catalog, signal, "gauge")
+    pinned = (*_one_copy(catalog), *_gauge_total(catalog), *matchers)
+    return _first_present(
+        [aggregate(Agg.MIN, sample_age(selector(name, *pinned)), by) for name in source.names]
+    )

@@ -24,9 +24,11 @@ from llmobs.promql.syntax import (
     eq,
     grouping,
     histogram_quantile,
+    increase,
     quantile_label,
     rate,
     ratio,
+    sample_age,
     selector,
 )
 
@@ -101,6 +103,11 @@ def role_replicas(state: str, *matchers: Matcher) -> Selector:
     return selector(names.ROLE_REPLICAS.name, eq(names.STATE, state), *matchers)
 
 
+def role_age(*matchers: Matcher) -> Expr:
+    """Seconds since Prometheus last scraped each role's series from the exporter."""
+    return aggregate(Agg.MIN, sample_age(role_replicas(names.REPLICAS_READY, *matchers)), BY_ROLE)
+
+
 # ---------------------------------------------------------------------------------------
 # From the per-target series, computed by Prometheus
 
@@ -127,6 +134,14 @@ def mean(signal: str, over: Window, *matchers: Matcher, by: Sequence[str] = BY_R
         for part in ("_sum", "_count")
     )
     return ratio(total, count)
+
+
+def observations(
+    signal: str, over: Window, *matchers: Matcher, by: Sequence[str] = BY_ROLE
+) -> Expr:
+    """How many observations the replicas' histograms took over the range, summed ``by``."""
+    name = _pick(names.TARGET_HISTOGRAMS, signal, "histogram").name
+    return aggregate(Agg.SUM, increase(selector(name + "_count", *matchers), over), by)
 
 
 def attainment(

@@ -216,6 +216,11 @@ def increase(series: Selector, over: Window) -> Expr:
     return f"increase({series}[{window(over)}])"
 
 
+def sample_age(series: Selector) -> Expr:
+    """``time() - timestamp(series)``: seconds since each series' newest sample was scraped."""
+    return f"time() - timestamp({series})"
+
+
 class Agg(StrEnum):
     SUM = "sum"
     AVG = "avg"

@@ -33,6 +33,7 @@ class Reason(enum.StrEnum):
     BUDGET = "budget"  # the GPU budget across roles caps the change
     BOUNDS = "bounds"  # min/max replicas cap the change
     STEP_LIMIT = "step_limit"  # the per-decision step limit caps the change
+    RATIO = "pd_ratio"  # the P:D ratio band raises the lagging role
     SOURCE_FAILED = "source_failed"  # the observation source failed: hold
     ACTUATOR_FAILED = "actuator_failed"  # the replicas could not be read or set: hold
     DRY_RUN = "dry_run"  # decided, not applied

@@ -1,0 +1,96 @@
+"""The policies ``llmobs simulate`` can run, by name, and what their factories are told.
+
+A policy module offers ``REGISTRY: Mapping[str, Callable[[Scenario], Policy]]``:
+``llmobs.autoscaler.baselines`` (the planners users would pick instead) and
+``llmobs.autoscaler.policy`` (ours) are read when present. One policy is built in: ``fixed``
+holds the replicas the run starts with, and ``fixed:2P2D`` holds 2 prefill and 2 decode
+replicas from the start (Dynamo's planner benchmark compares against a fixed 2P2D). Modules
+are imported when a list is asked for, never for ``--help``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from llmobs.autoscaler.model import Policy, Replicas
+from llmobs.bench.metrics import Slo
+from llmobs.errors import ConfigError
+from llmobs.observation import Observation
+from llmobs.sim.virtual import VirtualRequest
+
+POLICY_MODULES = ("llmobs.autoscaler.baselines", "llmobs.autoscaler.policy")
+FIXED = "fixed"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What a policy's factory may know before the run: the SLO, the deployment it starts
+    from and its costs, and the workload itself (for a policy chosen in hindsight)."""
+
+    slo: Slo
+    start: Mapping[str, int]  # replicas per role at t = 0
+    gpus_per_replica: int
+    cold_start_s: float
+    model: str
+    hardware: str
+    max_replicas: int  # per role: the cluster refuses more
+    requests: Sequence[VirtualRequest] = field(repr=False)
+    seed: int = 0
+
+
+PolicyFactory = Callable[[Scenario], Policy]
+
+
+@dataclass
+class FixedPolicy:
+    """Always the same replicas; ``start`` makes the run begin there (no cold start)."""
+
+    name: str
+    counts: dict[str, int]
+    interval_s: float = 60.0
+
+    @property
+    def start(self) -> dict[str, int]:
+        return dict(self.counts)
+
+    def step(
+        self, observation: Observation | None, replicas: Mapping[str, Replicas], now: float
+    ) -> dict[str, int]:
+        return dict(self.counts)
+
+
+def _fixed(name: str, spec: str, scenario: Scenario) -> FixedPolicy:
+    if not spec:
+        return FixedPolicy(name, dict(scenario.start))
+    from llmobs.sim.cluster import parse_pd
+
+    try:
+        return FixedPolicy(name, parse_pd(spec))
+    except ConfigError:
+        raise ConfigError(f"policy {name!r}: expected fixed:xPyD, for example fixed:2P2D") from None
+
+
+def registered() -> dict[str, PolicyFactory]:
+    """Every policy name known now: ``fixed`` and each module's ``REGISTRY``."""
+    found: dict[str, PolicyFactory] = {FIXED: lambda s: _fixed(FIXED, "", s)}
+    for module_name in POLICY_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue  # not written (yet): nothing registered there
+            raise
+        found.update(getattr(module, "REGISTRY", {}))
+    return found
+
+
+def build(name: str, scenario: Scenario, known: Mapping[str, PolicyFactory]) -> Policy:
+    """The policy ``name`` (``fixed:xPyD`` included) for ``scenario``."""
+    base, _, spec = name.partition(":")
+    if base == FIXED:
+        return _fixed(name, spec, scenario)
+    if name not in known:
+        raise ConfigError(f"unknown policy {name!r}; known: {', '.join(sorted(known))}, fixed:xPyD")
+    return known[name](scenario)

@@ -1,0 +1,165 @@
+"""The ``aibrix-apa`` baseline: AIBrix's APA (``algorithm/apa.go``) with its published
+defaults, one PodAutoscaler per role (StormService pooled mode), as an HPA-style policy.
+
+Per metric, with ``N`` the role's current replicas and ``r = per-pod value / target``:
+``r > 1 + upTol``: ``min(ceil(N*r), ceil(maxScaleUpRate*N))``; ``r < 1 - downTol``:
+``max(ceil(N*r), floor(N/maxScaleDownRate))``; else ``N``; clamped to [min, max]. Several
+metrics: the largest recommendation. Then AIBrix's stabilization
+(``stabilizeRecommendation``): every recommendation is kept with its time; a recommendation
+above ``N`` becomes the max of those newer than the scale-up cooldown (0 s: itself), one
+below ``N`` the *min* of those newer than the scale-down cooldown (300 s), as AIBrix's code
+does. Defaults (``context.go``): tolerances 0.1/0.1, rates 2/2, cooldowns 0 s/300 s, stable
+window (``observeWindowSeconds``) 180 s.
+
+Signals (AIBrix scrapes each pod and averages per collection, then over the window):
+``kv_cache_usage`` is vLLM's ``kv_cache_usage_perc`` (``gpu_cache_usage_perc`` before), our
+``RoleObservation.kv_cache_usage_ratio.mean`` (0..1); ``requests_waiting`` is vLLM's
+``num_requests_waiting`` per pod, our ``requests_waiting / replicas.scraped``. Defaults:
+prefill on the queue, target 10 per pod (AIBrix's pool sample: ``prefill_queue_length``
+10); decode on KV usage, target 0.5 (AIBrix's published experiment), and the queue, 10.
+A metric with no sample in its window gives no recommendation (AIBrix's fetch fails and the
+PodAutoscaler does not scale on it); with none, the role holds. The reconcile period is not
+in the note: ``interval_s`` 15 s, the HPA's sync period. Pure: state is the windows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from llmobs.autoscaler.baselines.deployment import Deployment, desired, finite, per_replica
+from llmobs.autoscaler.model import Replicas
+from llmobs.errors import ConfigError
+from llmobs.observation import Observation, RoleObservation
+
+KV_CACHE_USAGE = "kv_cache_usage"
+REQUESTS_WAITING = "requests_waiting"
+SIGNALS = (KV_CACHE_USAGE, REQUESTS_WAITING)
+
+
+@dataclass(frozen=True, slots=True)
+class ApaMetric:
+    """One ``metricsSources`` entry: a per-pod signal and its ``targetValue``."""
+
+    signal: str
+    target: float
+
+    def __post_init__(self) -> None:
+        if self.signal not in SIGNALS:
+            raise ConfigError(f"APA signal {self.signal!r} is not one of {', '.join(SIGNALS)}")
+        if not (math.isfinite(self.target) and self.target > 0):
+            raise ConfigError(f"APA target for {self.signal} must be > 0, got {self.target}")
+
+    def read(self, item: RoleObservation) -> float | None:
+        """The per-pod value of this signal in one observation (None: no data)."""
+        if self.signal == KV_CACHE_USAGE:
+            return finite(item.kv_cache_usage_ratio.mean)
+        return per_replica(item.requests_waiting, item)
+
+
+@dataclass(frozen=True, slots=True)
+class ApaSettings:
+    """AIBrix's annotations with their published defaults."""
+
+    up_tolerance: float = 0.1
+    down_tolerance: float = 0.1
+    max_scale_up_rate: float = 2.0
+    max_scale_down_rate: float = 2.0
+    scale_up_cooldown_s: float = 0.0
+    scale_down_cooldown_s: float = 300.0
+    stable_window_s: float = 180.0
+    interval_s: float = 15.0
+    prefill_metrics: tuple[ApaMetric, ...] = (ApaMetric(REQUESTS_WAITING, 10.0),)
+    decode_metrics: tuple[ApaMetric, ...] = (
+        ApaMetric(KV_CACHE_USAGE, 0.5),
+        ApaMetric(REQUESTS_WAITING, 10.0),
+    )
+
+
+def apa_replicas(current: int, ratio: float, settings: ApaSettings) -> int:
+    """``computeTargetReplicas`` of ``apa.go`` (before the min/max clamp)."""
+    if ratio > 1 + settings.up_tolerance:
+        expected = math.ceil(current * ratio)
+        return min(expected, math.ceil(settings.max_scale_up_rate * current))
+    if ratio < 1 - settings.down_tolerance:
+        expected = math.ceil(current * ratio)
+        return max(expected, math.floor(current / settings.max_scale_down_rate))
+    return current
+
+
+@dataclass
+class _Window:
+    """Per-pod samples of one signal, one per collection, kept for the stable window."""
+
+    samples: deque[tuple[float, float]] = field(default_factory=deque)
+
+    def add(self, now: float, value: float | None, span: float) -> float | None:
+        if value is not None:
+            self.samples.append((now, value))
+        while self.samples and self.samples[0][0] <= now - span:
+            self.samples.popleft()
+        if not self.samples:
+            return None
+        return sum(v for _, v in self.samples) / len(self.samples)
+
+
+@dataclass
+class AibrixApaPolicy:
+    deployment: Deployment
+    settings: ApaSettings = field(default_factory=ApaSettings)
+    interval_s: float = field(init=False)
+    name: str = "aibrix-apa"
+    _windows: dict[tuple[str, str], _Window] = field(default_factory=dict, repr=False)
+    _history: dict[str, list[tuple[float, int]]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.interval_s = self.settings.interval_s
+
+    def step(
+        self, observation: Observation | None, replicas: Mapping[str, Replicas], now: float
+    ) -> dict[str, int]:
+        return {
+            role: self._role(role, metrics, observation, desired(replicas, role), now)
+            for role, metrics in (
+                (self.deployment.prefill, self.settings.prefill_metrics),
+                (self.deployment.decode, self.settings.decode_metrics),
+            )
+        }
+
+    def _role(
+        self,
+        role: str,
+        metrics: tuple[ApaMetric, ...],
+        observation: Observation | None,
+        current: int,
+        now: float,
+    ) -> int:
+        item = self.deployment.find(observation, role)
+        recommendations = []
+        for metric in metrics:
+            window = self._windows.setdefault((role, metric.signal), _Window())
+            value = None if item is None else metric.read(item)
+            average = window.add(now, value, self.settings.stable_window_s)
+            if average is not None:
+                wanted = apa_replicas(current, average / metric.target, self.settings)
+                recommendations.append(self._bounded(wanted))
+        if not recommendations:
+            return current
+        return self._stabilize(role, max(recommendations), current, now)
+
+    def _bounded(self, replicas: int) -> int:
+        return min(max(replicas, self.deployment.min_replicas), self.deployment.max_replicas)
+
+    def _stabilize(self, role: str, recommendation: int, current: int, now: float) -> int:
+        """``stabilizeRecommendation`` of AIBrix's PodAutoscaler controller."""
+        up, down = self.settings.scale_up_cooldown_s, self.settings.scale_down_cooldown_s
+        history = self._history.setdefault(role, [])
+        history.append((now, recommendation))
+        history[:] = [(t, r) for t, r in history if t > now - max(up, down)]
+        if recommendation == current:
+            return current
+        span, pick = (up, max) if recommendation > current else (down, min)
+        recent = [r for t, r in history if t > now - span]
+        return pick(recent) if recent else recommendation

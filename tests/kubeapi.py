@@ -184,8 +184,13 @@ class FakeKubeAPI(HTTPServer):
         app = web.Application()
         app.router.add_get("/api/v1/pods", self._handle)
         app.router.add_get("/api/v1/namespaces/{namespace}/pods", self._handle)
+        self.add_routes(app)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         super().__init__(app=app)
+
+    def add_routes(self, app: web.Application) -> None:
+        """More resources, served before the catch-all 404 (``tests.kubescale`` adds the
+        scale subresource and Leases)."""
 
     @property
     def open_watches(self) -> int:

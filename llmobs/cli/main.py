@@ -12,6 +12,7 @@ from llmobs import __version__
 from llmobs.cli.exporter import exporter
 from llmobs.cli.scrape import scrape
 from llmobs.cli.sim import sim
+from llmobs.cli.simulate import simulate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,6 +32,7 @@ def cli() -> None:
 cli.add_command(exporter)
 cli.add_command(scrape)
 cli.add_command(sim)
+cli.add_command(simulate)
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ QUANTILE = "quantile"
 STAT = "stat"
 STATE = "state"
 REASON = "reason"
+SLO = "slo"  # an autoscaler SLO as configured: ttft_p90
 
 TARGET_LABELS: tuple[str, ...] = (NAMESPACE, POD, ROLE, GROUP, MODEL, ENGINE)
 ROLE_LABELS: tuple[str, ...] = (NAMESPACE, GROUP, ROLE, MODEL)
@@ -178,5 +179,58 @@ EXPORTER_DISCOVERY_ERRORS = Metric(
     PREFIX + "exporter_discovery_errors",
     "counter",
     "Failed Kubernetes list or watch calls (the watch is restarted after each).",
+    (),
+)
+
+# The autoscaler, per role it sizes (``AUTOSCALER_LABELS``).
+AUTOSCALER_LABELS: tuple[str, ...] = (GROUP, ROLE)
+AUTOSCALER_DESIRED_REPLICAS = Metric(
+    PREFIX + "autoscaler_desired_replicas",
+    "gauge",
+    "Replicas the autoscaler's latest decision wants for the role.",
+    AUTOSCALER_LABELS,
+)
+AUTOSCALER_CURRENT_REPLICAS = Metric(
+    PREFIX + "autoscaler_current_replicas",
+    "gauge",
+    "Replicas the role is asked to have (its spec) as the autoscaler last read them.",
+    AUTOSCALER_LABELS,
+)
+AUTOSCALER_READY_REPLICAS = Metric(
+    PREFIX + "autoscaler_ready_replicas",
+    "gauge",
+    "Replicas of the role that are ready, as the autoscaler last read them.",
+    AUTOSCALER_LABELS,
+)
+AUTOSCALER_DECISIONS = Metric(
+    PREFIX + "autoscaler_decisions",
+    "counter",
+    "Decisions by their deciding reason (slo_breach, kv_pressure, queue, predicted_load, "
+    "within_slo, consolidate, zero_traffic, stale_data, missing_data, ...).",
+    (*AUTOSCALER_LABELS, REASON),
+)
+AUTOSCALER_OBSERVED = Metric(
+    PREFIX + "autoscaler_observed_seconds",
+    "gauge",
+    "The observed percentile of each SLO of the role at the latest decision; absent without data.",
+    (*AUTOSCALER_LABELS, SLO),
+)
+AUTOSCALER_TARGET = Metric(
+    PREFIX + "autoscaler_target_seconds",
+    "gauge",
+    "Each SLO's target as configured.",
+    (*AUTOSCALER_LABELS, SLO),
+)
+AUTOSCALER_GPUS = Metric(
+    PREFIX + "autoscaler_gpus",
+    "gauge",
+    "GPUs all sized roles hold after the latest decision (desired or ready replicas, the "
+    "larger, times GPUs per replica).",
+    (),
+)
+AUTOSCALER_GPU_BUDGET = Metric(
+    PREFIX + "autoscaler_gpu_budget",
+    "gauge",
+    "The GPU budget across roles; absent when none is configured.",
     (),
 )

@@ -1,0 +1,196 @@
+"""The autoscaling policy: a pure function from what is seen to the replicas wanted.
+
+``decide(observation, replicas, state, config, now) -> (decisions, state)``
+
+- ``observation``: the newest ``Observation`` (None when the source failed);
+- ``replicas``: each role's ``Replicas(desired, ready)`` as the cluster reports them;
+- ``state``: a ``State`` value (``initial_state(config)`` first, then the one returned):
+  each role's recent recommendations (for the stabilization windows), its load forecasts,
+  its learned capacity, when it last saw traffic and since when a change is in progress;
+- ``now``: the time of the decision, on the observations' clock (Unix or virtual seconds).
+
+It returns one ``Decision`` per configured role, in config order, and the next state. No I/O,
+no clock, no randomness: the same inputs give the same decisions.
+
+Per role (``llmobs.autoscaler.role``): data missing, stale or from fewer replicas than are
+ready is a hold that says so; no traffic for the scale-down window goes to min (or 0); else
+the reactive signals (SLO ratio beyond tolerance, KV usage, waiting requests) and the
+predicted load (learned capacity times the forecast over the cold start) may add replicas,
+and replicas are removed only when the fewer, carrying the whole load, are predicted within
+the SLO with margin (the N/(N-1) consolidation check). A change in progress is waited for,
+up to ``change_timeout_s``, before the next one in the same direction; the HPA's
+stabilization windows, step limits and bounds follow. Then jointly (here): the optional P:D
+ratio band, and the GPU budget, never exceeded even while one role grows and another shrinks
+(a shrinking role's GPUs count until its replicas are gone; growth takes only what is free).
+
+A change the caps suppress entirely names the cap first (``(STABILIZATION, CONSOLIDATE)``);
+one they only shorten names it after (``(SLO_BREACH, BUDGET)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from llmobs import names
+from llmobs.autoscaler import role as rolepolicy
+from llmobs.autoscaler.capacity import Capacity
+from llmobs.autoscaler.config import AutoscalerConfig
+from llmobs.autoscaler.forecast import Forecaster
+from llmobs.autoscaler.model import Decision, Reason, Replicas
+from llmobs.autoscaler.role import Proposal, RoleState
+from llmobs.observation import Observation
+
+__all__ = ["OurPolicy", "RoleState", "State", "decide", "initial_state"]
+
+# Which growth the budget serves first: what breaks an SLO now, then what is predicted.
+_URGENCY = (Reason.SLO_BREACH, Reason.KV_PRESSURE, Reason.QUEUE, Reason.PREDICTED_LOAD)
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """The policy's memory between decisions: one ``RoleState`` per role."""
+
+    roles: Mapping[str, RoleState] = field(default_factory=dict)
+
+
+def initial_state(config: AutoscalerConfig) -> State:
+    """The state before the first decision: capacities seeded from the config."""
+    return State(
+        {name: RoleState(capacity=Capacity(seed=r.capacity)) for name, r in config.roles.items()}
+    )
+
+
+def decide(
+    observation: Observation | None,
+    replicas: Mapping[str, Replicas],
+    state: State,
+    config: AutoscalerConfig,
+    now: float,
+) -> tuple[tuple[Decision, ...], State]:
+    """Every configured role's decision and the next state (see the module docstring)."""
+    forecaster = Forecaster(config.forecaster)
+    proposals: list[Proposal] = []
+    states: dict[str, RoleState] = dict(state.roles)
+    for name, role in config.roles.items():
+        previous = states.get(name) or RoleState(capacity=Capacity(seed=role.capacity))
+        proposal, states[name] = rolepolicy.propose(
+            name,
+            role,
+            config.kind(name),
+            observation,
+            replicas.get(name),
+            previous,
+            config,
+            forecaster,
+            now,
+        )
+        proposals.append(proposal)
+    proposals = _ratio(proposals, config)
+    proposals = _budget(proposals, config)
+    group = config.group or ""
+    decisions = tuple(_decision(p, group, now) for p in proposals)
+    return decisions, State(states)
+
+
+def _decision(p: Proposal, group: str, now: float) -> Decision:
+    return Decision(
+        p.role, p.group or group, p.current, p.desired, p.reasons, p.detail, now, p.inputs
+    )
+
+
+def _capped(p: Proposal, desired: int, reason: Reason, why: str) -> Proposal:
+    """``p`` with its change cut to ``desired`` by ``reason``."""
+    if desired == p.desired:
+        return p
+    reasons = (reason, *p.reasons) if desired == p.current else (*p.reasons, reason)
+    return replace(p, desired=desired, reasons=reasons, detail=f"{p.detail}; {why}")
+
+
+def _ratio(proposals: list[Proposal], config: AutoscalerConfig) -> list[Proposal]:
+    """Raise the lagging side into the P:D band (within its max); never lowers a role."""
+    band = config.pd_ratio
+    if band is None:
+        return proposals
+    by_kind = {config.kind(p.role): i for i, p in reversed(list(enumerate(proposals)))}
+    pi, di = by_kind.get(names.ROLE_PREFILL), by_kind.get(names.ROLE_DECODE)
+    if pi is None or di is None or proposals[pi].held or proposals[di].held:
+        return proposals
+    out = list(proposals)
+    p, d = out[pi], out[di]
+    if d.desired > 0 and p.desired > band.max * d.desired:
+        want = min(_ceil(p.desired / band.max), config.roles[d.role].max_replicas)
+        if want > d.desired:
+            out[di] = _raised(d, want, f"P:D band: {p.desired} prefill need {want} decode")
+    elif p.desired < band.min * d.desired:
+        want = min(_ceil(band.min * d.desired), config.roles[p.role].max_replicas)
+        if want > p.desired:
+            out[pi] = _raised(p, want, f"P:D band: {d.desired} decode need {want} prefill")
+    return out
+
+
+def _raised(p: Proposal, desired: int, why: str) -> Proposal:
+    reasons = p.reasons if desired <= p.current else (*p.reasons, Reason.RATIO)
+    if p.desired <= p.current < desired:
+        reasons = (Reason.RATIO, *p.reasons)
+    return replace(p, desired=desired, reasons=reasons, detail=f"{p.detail}; {why}")
+
+
+def _ceil(value: float) -> int:
+    whole = int(value)
+    return whole if whole >= value - 1e-9 else whole + 1
+
+
+def _budget(proposals: list[Proposal], config: AutoscalerConfig) -> list[Proposal]:
+    """Fit growth into the GPU budget. A role's GPUs held after this decision are
+    ``max(desired, ready)`` replicas' worth (a shrinking role keeps its GPUs until its
+    replicas are gone, a growing one holds what it asked for); growth gets only what the
+    others leave free, the most urgent first, and nothing ever goes over the budget."""
+    gpus = {name: r.gpus_per_replica for name, r in config.roles.items()}
+    budget = config.gpu_budget
+
+    def held(p: Proposal, desired: int) -> int:
+        return max(desired, p.ready) * gpus[p.role]
+
+    growing = [i for i, p in enumerate(proposals) if held(p, p.desired) > held(p, p.current)]
+    out = list(proposals)
+    if budget is not None and growing:
+        free = budget - sum(
+            held(p, p.current if i in growing else p.desired) for i, p in enumerate(proposals)
+        )
+        for i in sorted(growing, key=lambda i: _urgency(proposals[i])):
+            p = proposals[i]
+            base = max(p.current, p.ready)
+            extra = held(p, p.desired) - held(p, p.current)
+            grant = max(min(extra, free), 0) // gpus[p.role]
+            free -= grant * gpus[p.role]
+            desired = min(p.desired, base + grant)
+            out[i] = _capped(p, desired, Reason.BUDGET, f"GPU budget {budget} allows {desired}")
+    in_use = sum(held(p, p.desired) for p in out)
+    extra_inputs = {"gpus_in_use": in_use, "gpu_budget": budget}
+    return [replace(p, inputs={**p.inputs, **extra_inputs}) for p in out]
+
+
+def _urgency(p: Proposal) -> tuple[int, int]:
+    first = p.reasons[0]
+    rank = _URGENCY.index(first) if first in _URGENCY else len(_URGENCY)
+    return (rank, -(p.desired - p.current))
+
+
+class OurPolicy:
+    """``decide`` as a ``model.Policy`` for the simulator: keeps the state between steps and
+    the last decisions (``decisions``)."""
+
+    name = "llmobs"
+
+    def __init__(self, config: AutoscalerConfig) -> None:
+        self.config = config
+        self.interval_s = config.interval_s
+        self.state = initial_state(config)
+        self.decisions: tuple[Decision, ...] = ()
+
+    def step(
+        self, observation: Observation | None, replicas: Mapping[str, Replicas], now: float
+    ) -> dict[str, int]:
+        self.decisions, self.state = decide(observation, replicas, self.state, self.config, now)
+        return {d.role: d.desired for d in self.decisions if d.role in replicas}

@@ -29,8 +29,9 @@ one they only shorten names it after (``(SLO_BREACH, BUDGET)``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from llmobs import names
 from llmobs.autoscaler import role as rolepolicy
@@ -41,7 +42,10 @@ from llmobs.autoscaler.model import Decision, Reason, Replicas
 from llmobs.autoscaler.role import Proposal, RoleState
 from llmobs.observation import Observation
 
-__all__ = ["OurPolicy", "RoleState", "State", "decide", "initial_state"]
+if TYPE_CHECKING:
+    from llmobs.autoscaler.registry import Scenario
+
+__all__ = ["REGISTRY", "OurPolicy", "RoleState", "State", "decide", "initial_state"]
 
 # Which growth the budget serves first: what breaks an SLO now, then what is predicted.
 _URGENCY = (Reason.SLO_BREACH, Reason.KV_PRESSURE, Reason.QUEUE, Reason.PREDICTED_LOAD)
@@ -158,6 +162,8 @@ def _budget(proposals: list[Proposal], config: AutoscalerConfig) -> list[Proposa
         free = budget - sum(
             held(p, p.current if i in growing else p.desired) for i, p in enumerate(proposals)
         )
+        if any(p.reasons[0] is Reason.ACTUATOR_FAILED for p in proposals):
+            free = 0  # a role whose replicas are unknown may hold any of the budget
         for i in sorted(growing, key=lambda i: _urgency(proposals[i])):
             p = proposals[i]
             base = max(p.current, p.ready)
@@ -189,8 +195,45 @@ class OurPolicy:
         self.state = initial_state(config)
         self.decisions: tuple[Decision, ...] = ()
 
+    def __call__(
+        self, observation: Observation | None, replicas: Mapping[str, Replicas], now: float
+    ) -> tuple[Decision, ...]:
+        """Every role's decision (the service's ``Decide``), the state kept for the next."""
+        self.decisions, self.state = decide(observation, replicas, self.state, self.config, now)
+        return self.decisions
+
     def step(
         self, observation: Observation | None, replicas: Mapping[str, Replicas], now: float
     ) -> dict[str, int]:
-        self.decisions, self.state = decide(observation, replicas, self.state, self.config, now)
-        return {d.role: d.desired for d in self.decisions if d.role in replicas}
+        decisions = self(observation, replicas, now)
+        return {d.role: d.desired for d in decisions if d.role in replicas}
+
+
+def scenario_config(scenario: Scenario) -> AutoscalerConfig:
+    """Our config for a simulated scenario: each per-request SLO as a p99 target below it by
+    the tolerance (a p99 at the limit is 99% attainment, and the band must not let it past),
+    the scenario's cold start, GPUs per replica and replica limit."""
+    slo = scenario.slo
+    tolerance = 0.1
+    common = {
+        "max_replicas": scenario.max_replicas,
+        "cold_start_s": scenario.cold_start_s,
+        "gpus_per_replica": scenario.gpus_per_replica,
+        "tolerance": tolerance,
+    }
+
+    def targets(**limits: float | None) -> dict[str, dict[str, str]]:
+        return {
+            k: {"p99": f"{v / (1 + tolerance):.6f}s"} for k, v in limits.items() if v is not None
+        }
+
+    roles = {
+        names.ROLE_PREFILL: {**common, "slo": targets(ttft=slo.ttft)},
+        names.ROLE_DECODE: {**common, "slo": targets(tpot=slo.tpot, itl=slo.itl)},
+    }
+    return AutoscalerConfig.model_validate({"roles": roles, "interval_s": 15.0})
+
+
+REGISTRY: Mapping[str, Callable[[Scenario], OurPolicy]] = {
+    "llmobs": lambda scenario: OurPolicy(scenario_config(scenario)),
+}

@@ -234,7 +234,7 @@ def from_trace(
         n = seen[row.line] = seen.get(row.line, -1) + 1
         out.append(
             VirtualRequest(
-                f"trace-{row.line}" + (f"-{n}" if n else ""),
+                f"trace-{row.line}" + (f"-copy{n}" if n else ""),
                 row.arrival,
                 row.input_length,
                 row.output_length,

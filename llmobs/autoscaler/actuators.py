@@ -266,8 +266,8 @@ class KubeScale:
         try:
             return fn()
         except (ApiException, urllib3.exceptions.HTTPError) as exc:
-            if isinstance(exc, ApiException) and exc.status == 409:
-                raise
+            if isinstance(exc, ApiException) and exc.status == 409 and verb == "patch":
+                raise  # a write that lost a race: _set reads again and retries
             raise ActuatorError(explain(exc, verb, target, sub, self.timeout_s)) from None
 
     def _read_scale(self, target: ScaleTarget) -> dict[str, Any]:

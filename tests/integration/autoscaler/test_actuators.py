@@ -28,7 +28,7 @@ from llmobs.autoscaler.actuators import (
 from llmobs.autoscaler.model import ActuatorError, Replicas
 from llmobs.sim.config import EngineSettings
 from tests.kubescale import FakeKubeCluster, Key
-from tests.servers import wait_until
+from tests.servers import free_port, wait_until
 from tests.simhost import SimHost
 
 NS = "inference"
@@ -178,6 +178,17 @@ def test_timeout_is_named(kube: FakeKubeCluster) -> None:
     kube.hang("get", "deployments/scale")
     message = error_of(actuator(kube, target, timeout_s=0.3).get("decode"))
     assert message.startswith("timed out after 0.3s waiting for the API server to get")
+
+
+def test_unreachable_server_is_named() -> None:
+    scale = KubeScale(
+        api_client(f"http://127.0.0.1:{free_port()}"), {"decode": TARGETS[Kind.DEPLOYMENT]}
+    )
+    message = error_of(scale.set("decode", 2))
+    assert (
+        message
+        == "cannot reach the API server to get deployments/scale: connection refused or failed"
+    )
 
 
 def test_unknown_role_is_an_error(kube: FakeKubeCluster) -> None:

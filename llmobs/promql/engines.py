@@ -95,15 +95,22 @@ def engine_rate(
     )
 
 
-def engine_gauge(catalog: Catalog, signal: str, *matchers: Matcher, by: Sequence[str] = ()) -> Expr:
-    """The engine's gauge for ``signal`` now, summed or averaged as the catalog reduces it."""
+def engine_gauge(
+    catalog: Catalog,
+    signal: str,
+    *matchers: Matcher,
+    by: Sequence[str] = (),
+    op: Agg | None = None,
+) -> Expr:
+    """The engine's gauge for ``signal`` now, summed or averaged as the catalog reduces it
+    (or taken together with ``op``: ``Agg.MAX``, the fullest replica's KV cache)."""
     source = _source(catalog.gauges, catalog, signal, "gauge")
     pinned = (
         *_one_copy(catalog),
         *_gauge_total(catalog),
         *matchers,
     )
-    op = _REDUCE[source.reduce]
+    op = _REDUCE[source.reduce] if op is None else op
     return _first_present([aggregate(op, selector(name, *pinned), by) for name in source.names])
 
 

@@ -109,8 +109,8 @@ def behavior_yaml(behavior: Behavior) -> dict[str, Any]:
 
 def recommend(value: float, target: float, current: int, tolerance: Tolerance) -> int:
     """The HPA's replica count for an ``AverageValue`` external metric of total ``value`` and
-    per-pod ``target`` at ``current`` replicas (>= 1): unchanged inside the tolerance band,
-    else ``ceil(value / target)``."""
+    per-pod ``target`` at ``current`` replicas (>= 1): unchanged inside the tolerance band
+    (bounds included, as Kubernetes >= 1.33 compares), else ``ceil(value / target)``."""
     if current < 1 or target <= 0:
         raise ValueError(f"need current >= 1 and target > 0, got {current} and {target}")
     if tolerance.within(value / (target * current)):

@@ -167,6 +167,24 @@ async def test_stream_is_active_pushes_each_change(
     stream.cancel()
 
 
+async def test_stream_is_active_pushes_a_change_nobody_notified(
+    decisions: LatestDecisions,
+) -> None:
+    decisions.update(decision("decode", current=1, desired=1, reason=Reason.WITHIN_SLO))
+    keda = KedaServer(decisions, recheck_s=0.05)
+    await keda.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{keda.port}") as channel:
+            stream = pb_grpc.ExternalScalerStub(channel).StreamIsActive(trigger("decode"))
+            first: pb.IsActiveResponse = await stream.read()
+            decisions.update(decision("decode", current=1, desired=0, reason=Reason.ZERO_TRAFFIC))
+            second: pb.IsActiveResponse = await stream.read()
+            stream.cancel()
+    finally:
+        await keda.stop()
+    assert (first.result, second.result) == (True, False)
+
+
 @pytest.mark.parametrize(
     ("ref", "code", "message"),
     [

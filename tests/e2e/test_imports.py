@@ -53,6 +53,7 @@ def run(*args: str) -> set[str]:
         ("-m", "llmobs", "sim", "--help"),
         ("-m", "llmobs", "exporter", "--help"),
         ("-m", "llmobs", "scrape", "--help"),
+        ("-m", "llmobs", "simulate", "--help"),
         ("-m", "llmobs.cli.bench", "--help"),
         ("-m", "llmobs.cli.bench", "run", "--help"),
         ("-m", "llmobs.cli.bench", "sweep", "--help"),

@@ -27,7 +27,8 @@ to the role, for the emulator the replicas past their cold start. With ``ready_f
 (needs ``get`` on the resource itself) it is the object's own ready count in the table above.
 An absent ``replicas`` field is 0, as the API omits a zero.
 
-``set`` is a read-modify-write: read the Scale, then a JSON merge patch of ``spec.replicas``
+``set`` is a read-modify-write: read the Scale (nothing more if ``spec.replicas`` is already the
+number), then a JSON merge patch of ``spec.replicas``
 carrying the ``metadata.resourceVersion`` just read (the API server refuses it with a 409 if
 the object changed in between), retried on 409 from a fresh read up to ``conflict_retries``
 times. Needs ``get`` and ``patch`` on ``<plural>/scale``. Failures are ``ActuatorError``s
@@ -41,7 +42,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -115,6 +116,31 @@ def adapter_target(rbg: str, role: str, namespace: str = "default") -> ScaleTarg
 def deployment_target(role: str, namespace: str = "default") -> ScaleTarget:
     """A Deployment named as the role: what ``--scale-url`` scales (the emulator's roles)."""
     return ScaleTarget(Kind.DEPLOYMENT, namespace, role)
+
+
+def targets_for(
+    roles: Iterable[str],
+    kind: Kind,
+    namespace: str,
+    names: Mapping[str, str] | None = None,
+    group: str | None = None,
+) -> dict[str, ScaleTarget]:
+    """Each role's target: the name ``names`` gives it, else for an adapter
+    ``<group>-<role>`` (the RBG's name as ``group``), else the role's own name."""
+    given = dict(names or {})
+    unknown = sorted(set(given) - set(roles))
+    if unknown:
+        raise ValueError(f"scale target names for unknown roles: {', '.join(unknown)}")
+    targets = {}
+    for role in roles:
+        if role in given:
+            name = given[role]
+        elif kind is Kind.SCALING_ADAPTER and group:
+            name = f"{group}-{role}"
+        else:
+            name = role
+        targets[role] = ScaleTarget(kind, namespace, name)
+    return targets
 
 
 def _count(obj: Mapping[str, Any], section: str, key: str, target: ScaleTarget) -> int:
@@ -302,6 +328,8 @@ class KubeScale:
         last: ApiException | None = None
         for _attempt in range(self.conflict_retries + 1):
             scale = self._read_scale(target)
+            if replicas_of(scale, None, target).desired == replicas:
+                return  # already asked for: no write
             patch = scale_patch(scale, replicas)
 
             def write(body: dict[str, Any] = patch) -> Any:

@@ -24,6 +24,7 @@ from llmobs.autoscaler.actuators import (
     deployment_target,
     replicas_of,
     scale_patch,
+    targets_for,
 )
 from llmobs.autoscaler.model import ActuatorError, Replicas
 from llmobs.sim.config import EngineSettings
@@ -88,6 +89,26 @@ def test_read_modify_write_for_every_kind(kube: FakeKubeCluster, kind: Kind) -> 
     assert spec_replicas(kube, target) == 3
     plural = RESOURCES[kind].plural
     assert kube.requests == [(verb, f"{plural}/scale") for verb in ("get", "patch", "get")]
+
+
+def test_asking_for_what_is_asked_writes_nothing(kube: FakeKubeCluster) -> None:
+    target = TARGETS[Kind.DEPLOYMENT]
+    put(kube, target, 2, replicas=2)
+    asyncio.run(actuator(kube, target).set("decode", 2))
+    assert kube.requests == [("get", "deployments/scale")]
+
+
+def test_targets_for_roles() -> None:
+    roles = ("prefill", "decode")
+    adapters = targets_for(roles, Kind.SCALING_ADAPTER, NS, group="my-rbg")
+    assert adapters["decode"] == adapter_target("my-rbg", "decode", NS)
+    named = targets_for(roles, Kind.DEPLOYMENT, "llm", {"prefill": "vllm-prefill"})
+    assert named == {
+        "prefill": ScaleTarget(Kind.DEPLOYMENT, "llm", "vllm-prefill"),
+        "decode": deployment_target("decode", "llm"),
+    }
+    with pytest.raises(ValueError, match="unknown roles: both"):
+        targets_for(roles, Kind.STATEFULSET, NS, {"both": "x"})
 
 
 def test_adapter_is_named_after_group_and_role() -> None:

@@ -127,6 +127,27 @@ def test_a_lost_update_means_not_leading(kube: FakeKubeCluster) -> None:
     assert a.last_error == 'lease "scaler" in namespace "llmobs": another replica wrote it first'
 
 
+def test_a_leader_cut_off_stops_at_its_renew_deadline(kube: FakeKubeCluster) -> None:
+    clock = VirtualClock()
+    a = elector(kube, "a", clock)
+    assert asyncio.run(a.attempt())
+    kube.fail("get", "leases", 500, times=10)  # the API server fails from now on
+    leading = {}
+    for _ in range(6):
+        clock.advance(CONFIG.retry_period_s)
+        leading[clock.monotonic()] = asyncio.run(a.attempt())
+    assert leading == {2: True, 4: True, 6: True, 8: True, 10: False, 12: False}
+    assert a.last_error == 'lease "scaler" in namespace "llmobs": HTTP 500 Internal Server Error'
+
+
+def test_timeout_is_named(kube: FakeKubeCluster) -> None:
+    config = ElectionConfig(15, 10, 2, timeout_s=0.3)
+    a = LeaseElector(api_client(kube.url("")), NS, "scaler", "a", config, VirtualClock())
+    kube.hang("get", "leases")
+    assert asyncio.run(a.attempt()) is False
+    assert a.last_error == 'lease "scaler" in namespace "llmobs": timed out after 0.3s'
+
+
 def test_forbidden_names_the_rule(kube: FakeKubeCluster) -> None:
     kube.fail("get", "leases", 403)
     a = elector(kube, "a", VirtualClock())

@@ -1,6 +1,7 @@
 """The baselines as tables computed by hand from their published formulas (see each module's
 docstring and ../shared/notes/autoscaling.md sections 1, 2 and 5): inputs -> replicas,
-with the corner cases their code has (clamps, NaN skip, tolerance edges, budget)."""
+with the corner cases their code has (tolerance band edges, bounds, missing data).
+The Dynamo planners are in test_baselines_dynamo.py."""
 
 from __future__ import annotations
 
@@ -11,75 +12,15 @@ import pytest
 from llmobs.autoscaler.baselines import BASELINES, BaselineSetup, build
 from llmobs.autoscaler.baselines.aibrix_apa import AibrixApaPolicy, ApaSettings, apa_replicas
 from llmobs.autoscaler.baselines.deployment import Deployment
-from llmobs.autoscaler.baselines.dynamo_load import (
-    DynamoLoadPolicy,
-    LoadSettings,
-    decode_decision,
-    prefill_decision,
-)
-from llmobs.autoscaler.baselines.dynamo_profile import (
-    ConstantPredictor,
-    DecodeProfile,
-    PrefillProfile,
-    StepTimes,
-)
-from llmobs.autoscaler.baselines.dynamo_sla import DynamoSlaPolicy, SlaSettings, budget_fit
+from llmobs.autoscaler.baselines.dynamo_load import DynamoLoadPolicy
+from llmobs.autoscaler.baselines.dynamo_sla import DynamoSlaPolicy
+from llmobs.autoscaler.baselines.perf_profiles import EngineShape, dynamo_profiles
 from llmobs.autoscaler.baselines.static import StaticPolicy
-from llmobs.autoscaler.model import Replicas
 from llmobs.errors import ConfigError
-from llmobs.observation import Latencies, Latency, Observation, RoleKey, RoleObservation, Spread
-from llmobs.observation import Replicas as Counted
-
-
-def _latency(mean: float | None) -> Latency | None:
-    return None if mean is None else Latency(count=100.0, mean=mean, quantiles={})
-
-
-def role(
-    name: str,
-    *,
-    replicas: int = 2,
-    scraped: int | None = None,
-    request_rate: float | None = None,
-    prompt_rate: float | None = None,
-    generation_rate: float | None = None,
-    ttft: float | None = None,
-    itl: float | None = None,
-    e2e: float | None = None,
-    kv: float | None = None,
-    running: float | None = None,
-    waiting: float | None = None,
-) -> RoleObservation:
-    return RoleObservation(
-        key=RoleKey("default", "g", name, "m"),
-        replicas=Counted(replicas, replicas if scraped is None else scraped, replicas),
-        window_seconds=180.0,
-        timestamp=0.0,
-        age_seconds=1.0,
-        latency=Latencies(
-            ttft_seconds=_latency(ttft), itl_seconds=_latency(itl), e2e_seconds=_latency(e2e)
-        ),
-        request_rate=request_rate,
-        prompt_tokens_rate=prompt_rate,
-        generation_tokens_rate=generation_rate,
-        kv_cache_usage_ratio=Spread(kv, kv),
-        requests_running=running,
-        requests_waiting=waiting,
-    )
-
-
-def seen(*roles: RoleObservation) -> Observation:
-    return Observation(timestamp=0.0, window_seconds=180.0, roles=roles)
-
-
-def now(
-    p: int, d: int, *, p_ready: int | None = None, d_ready: int | None = None
-) -> dict[str, Replicas]:
-    return {
-        "prefill": Replicas(p, p if p_ready is None else p_ready),
-        "decode": Replicas(d, d if d_ready is None else d_ready),
-    }
-
+from llmobs.observation import Observation
+from llmobs.sim import profiles
+from llmobs.sim.perf import PerfModel
+from tests.unit.autoscaler.baseline_inputs import DECODE, PREFILL, STEPS, now, role, seen
 
 # static ----------------------------------------------------------------------------------
 
@@ -247,276 +188,21 @@ def test_apa_uses_the_window_when_a_collection_fails() -> None:
     assert policy.step(None, now(1, 4), 15.0)["decode"] == 8  # 1.0 still in the window
 
 
-# Dynamo v1 SLA planner -------------------------------------------------------------------
-
-# Profiles with hand-checkable numbers: a prefill of ISL tokens alone takes ISL / 10k s and
-# an engine does 10k prompt tokens/s per GPU; a decode engine with n sequences has ITL
-# 0.01 + 0.0001 n s (any context) and does 10 n tokens/s per GPU; its KV cache holds
-# 307,500 tokens, so at ISL 3000, OSL 150 (context 3075) the grid's KV usage k is n = 100 k.
-PREFILL = PrefillProfile(ttft_s=lambda isl: isl / 10_000, throughput_per_gpu=lambda isl: 10_000.0)
-DECODE = DecodeProfile(
-    itl_s=lambda n, ctx: 0.01 + 0.0001 * n,
-    throughput_per_gpu=lambda n, ctx: 10.0 * n,
-    max_kv_tokens=307_500,
-)
+# Dynamo's inputs from the emulator's performance model -----------------------------------
 
 
-@pytest.mark.parametrize(
-    ("itl", "expected"),
-    [
-        (0.05, 1000.0),  # every grid point within 50 ms: the highest, n = 100
-        (0.012205, 220.0),  # n = 22 (12.2 ms) is the highest within 12.205 ms
-        (0.009, 10.0),  # none within: the lowest grid point (n = 1), as Dynamo falls back
-    ],
-)
-def test_dynamo_best_throughput_scans_from_high_kv_usage(itl: float, expected: float) -> None:
-    assert DECODE.best_throughput_per_gpu(itl, 3075.0) == pytest.approx(expected)
-
-
-def pd(
-    *,
-    rate: float = 11.0,
-    ttft: float | None = 0.15,
-    itl: float | None = 0.0635,
-    e2e: float | None = 10.0,
-    isl: float = 3000.0,
-    osl: float = 150.0,
-) -> Observation:
-    return seen(
-        role("prefill", request_rate=rate, prompt_rate=rate * isl, ttft=ttft),
-        role("decode", request_rate=rate, generation_rate=rate * osl, itl=itl, e2e=e2e),
+def test_perf_profiles_price_steps_as_the_emulator_does() -> None:
+    perf = PerfModel(profiles.hardware("H100-80GB"), profiles.model("Llama-3.1-8B"))
+    prefill, decode, steps = dynamo_profiles(
+        perf, EngineShape(kv_tokens=400_000, max_num_batched_tokens=2048)
     )
-
-
-def sla(budget: int | None = 20, **settings: object) -> DynamoSlaPolicy:
-    return DynamoSlaPolicy(
-        Deployment(gpu_budget=budget),
-        PREFILL,
-        DECODE,
-        SlaSettings(**settings),  # type: ignore[arg-type]
-    )
-
-
-# num_req = 11 * 180 = 1980; prefill demand 1980 * 3000 / 180 = 33,000 tokens/s; decode
-# demand 1980 * 150 / 180 = 1650 tokens/s; Little's law on 2 decode engines:
-# 1980 / 2 * 10 s / 180 s = 55 sequences each, profiled ITL 0.0155 s.
-@pytest.mark.parametrize(
-    ("observed", "expected"),
-    [
-        # TTFT 0.15 / 0.3 -> p_correction 0.5: ceil(16,500 / 10,000) = 2. ITL 0.0635 / 0.0155
-        # -> d_correction 4.097: ITL target 0.05 / 4.097 = 12.205 ms -> n = 22 -> 220 tokens/s
-        # per GPU -> ceil(1650 / 220) = 8
-        (pd(), {"prefill": 2, "decode": 8}),
-        # TTFT 0.6 -> p_correction 2, clamped by min(1, .): ceil(33,000 / 10,000) = 4 (queueing
-        # does not raise prefill, as published)
-        (pd(ttft=0.6), {"prefill": 4, "decode": 8}),
-        # ITL 0.0155 = profiled: d_correction 1, n = 100 -> 1000 tokens/s -> ceil(1.65) = 2
-        (pd(itl=0.0155), {"prefill": 2, "decode": 2}),
-    ],
-)
-def test_dynamo_sla_sizes_both_roles(observed: Observation, expected: dict[str, int]) -> None:
-    assert sla().step(observed, now(1, 2), 180.0) == expected
-
-
-def test_dynamo_sla_without_correction_uses_the_profile_alone() -> None:
-    # p: ceil(33,000 / 10,000) = 4; d: ITL 50 ms -> n = 100 -> ceil(1650 / 1000) = 2
-    assert sla(correction=False).step(pd(), now(1, 2), 180.0) == {"prefill": 4, "decode": 2}
-
-
-def test_dynamo_sla_fits_the_default_budget_of_8_gpus() -> None:
-    # (2, 8) is 10 GPUs > 8: scale 0.8 -> P = round(1.6) = 2, D = round((8 - 2) / 1) = 6
-    assert sla(budget=None).step(pd(), now(1, 2), 180.0) == {"prefill": 2, "decode": 6}
-
-
-@pytest.mark.parametrize(
-    ("wanted", "deployment", "expected"),
-    [
-        ((0, 0), Deployment(gpu_budget=8), (1, 1)),  # min_endpoint floors
-        ((4, 8), Deployment(gpu_budget=8), (3, 5)),  # scale 8/12: round(2.67) = 3, 8 - 3 = 5
-        ((5, 3), Deployment(gpu_budget=4), (2, 2)),  # round(2.5) = 2: Python rounds halves to even
-        ((3, 5), Deployment(gpu_budget=4), (2, 2)),  # round(1.5) = 2, round(2) = 2
-        ((4, 4), Deployment(gpu_budget=8, prefill_gpus=2, decode_gpus=2), (2, 2)),
-        # the floors win over the budget: 4 + 1 GPUs against 4, as the published code does
-        ((10, 1), Deployment(gpu_budget=4), (4, 1)),
-        ((3, 5), Deployment(gpu_budget=8), (3, 5)),  # exactly at the budget: unchanged
-    ],
-)
-def test_dynamo_sla_budget(
-    wanted: tuple[int, int], deployment: Deployment, expected: tuple[int, int]
-) -> None:
-    assert budget_fit(*wanted, deployment) == expected
-
-
-@pytest.mark.parametrize(
-    "observed",
-    [
-        None,
-        seen(),
-        pd(ttft=None),  # no TTFT in the interval
-        pd(itl=math.nan),  # NaN average
-        pd(rate=0.0),  # no requests: ISL and OSL are 0/0
-    ],
-)
-def test_dynamo_sla_skips_intervals_with_missing_data(observed: Observation | None) -> None:
-    # the published skip: nothing changes, even at 7P1D with no traffic (dynamo#6985)
-    assert sla().step(observed, now(7, 1), 180.0) == {"prefill": 7, "decode": 1}
-
-
-def test_dynamo_sla_skips_without_ready_decode_workers() -> None:
-    assert sla().step(pd(), now(1, 2, d_ready=0), 180.0) == {"prefill": 1, "decode": 2}
-
-
-def test_dynamo_sla_predicts_the_last_value() -> None:
-    predictor = ConstantPredictor()
-    assert predictor.predict() == 0.0
-    predictor.add(5.0)
-    assert predictor.predict() == 5.0
-    predictor.add(math.nan)  # NaN enters as 0, as in Dynamo's predictors
-    assert predictor.predict() == 0.0
-
-
-# Dynamo load-based planner ---------------------------------------------------------------
-
-# A prefill step of t tokens takes 0.01 + t / 20,000 s (chunks of 8192); a decode step over
-# kv tokens 0.01 + kv / 1e7 s (SLOW: kv / 1e6); 100,000 KV tokens per decode engine. With
-# ISL 3000 the own-prefill time T_own is 0.16 s, and with the TTFT SLA 0.5 s and sensitivity
-# 0.8 the queue budget is (0.5 - 0.16) * 0.8 = 0.272 s. A decode sequence holds 3000 + 75.
-STEPS = StepTimes(
-    prefill_s=lambda tokens: 0.01 + tokens / 20_000,
-    decode_s=lambda requests, kv: 0.01 + kv / 1e7,
-    max_num_batched_tokens=8192,
-    max_kv_tokens=100_000,
-)
-SLOW = StepTimes(
-    prefill_s=STEPS.prefill_s,
-    decode_s=lambda requests, kv: 0.01 + kv / 1e6,
-    max_num_batched_tokens=8192,
-    max_kv_tokens=100_000,
-)
-
-
-@pytest.mark.parametrize(
-    ("workers", "queued", "floor", "expected"),
-    [
-        (2, 0.0, 1, 1),  # empty queues: 0.16 - 0.16 < 0.272: down
-        # 3000 queued: estimate 0.31 s (under SLA); moved onto one engine 6000 + 3000 tokens
-        # = 8192 + 808 -> 0.4196 + 0.0504 = 0.47 s, 0.31 over T_own >= 0.272: refused
-        (2, 3000.0, 1, None),
-        (1, 9000.0, 1, 2),  # 12,000 tokens: 0.4196 + 0.2004 = 0.62 s > 0.5 on every engine: up
-        (3, 1500.0, 1, 2),  # x 3/2 = 2250 -> 0.2725 s, 0.1125 over T_own < 0.272: down
-        (1, 0.0, 1, None),  # one engine never goes down
-        (3, 0.0, 3, 3),  # down, but not under min_endpoint
-    ],
-)
-def test_dynamo_load_prefill(workers: int, queued: float, floor: int, expected: int | None) -> None:
-    assert prefill_decision(workers, queued, 3000.0, STEPS, LoadSettings(), floor) == expected
-
-
-@pytest.mark.parametrize(
-    ("model", "workers", "kv", "expected"),
-    [
-        # post 40,000 fits, ITL 0.01 + 43,075 / 1e7 = 0.0143 < 0.05 * 0.8: down
-        (STEPS, 2, 20_000.0, 1),
-        (STEPS, 2, 60_000.0, None),  # 120,000 on the survivor does not fit the cache
-        (STEPS, 2, 50_000.0, None),  # 100,000: exactly the cache, still refused (>=)
-        (STEPS, 1, 0.0, None),  # one engine never goes down
-        (SLOW, 2, 20_000.0, None),  # post ITL 0.01 + 0.043075 = 0.053 >= 0.04: refused
-        (SLOW, 2, 50_000.0, 3),  # ITL 0.01 + 0.053075 = 0.063 > 0.05: up
-    ],
-)
-def test_dynamo_load_decode(
-    model: StepTimes, workers: int, kv: float, expected: int | None
-) -> None:
-    assert decode_decision(workers, 10.0, kv, 3075.0, model, LoadSettings(), 1) == expected
-
-
-def load(model: StepTimes = STEPS, budget: int | None = None) -> DynamoLoadPolicy:
-    return DynamoLoadPolicy(Deployment(gpu_budget=budget), model)
-
-
-def engines(
-    *,
-    rate: float = 2.0,
-    waiting: float = 0.0,
-    kv: float = 0.2,
-    d_waiting: float = 0.0,
-    scraped: int = 2,
-) -> Observation:
-    """Two prefill and two decode engines; ``waiting``/``kv`` per engine."""
-    return seen(
-        role(
-            "prefill",
-            request_rate=rate,
-            prompt_rate=rate * 3000,
-            waiting=waiting * 2,
-            scraped=scraped,
-        ),
-        role(
-            "decode",
-            request_rate=rate,
-            generation_rate=rate * 150,
-            kv=kv,
-            running=20.0,
-            waiting=d_waiting * 2,
-        ),
-    )
-
-
-def test_dynamo_load_consolidates_an_idle_pair() -> None:
-    assert load().step(engines(), now(2, 2), 0.0) == {"prefill": 1, "decode": 1}
-
-
-def test_dynamo_load_counts_queued_decode_kv() -> None:
-    # 0.2 * 100,000 + 2 waiting * 3000 = 26,000 per engine: post 52,000 fits, ITL 0.0155: down
-    assert load().step(engines(d_waiting=2.0), now(2, 2), 0.0)["decode"] == 1
-    # 0.4 * 100,000 + 4 * 3000 = 52,000: post 104,000 does not fit: stays
-    assert load().step(engines(kv=0.4, d_waiting=4.0), now(2, 2), 0.0)["decode"] == 2
-
-
-def test_dynamo_load_observes_only_while_a_role_is_scaling() -> None:
-    # prefill asked for 3 and has 2 ready: it waits; decode decides
-    observed = engines()
-    assert load().step(observed, now(3, 2, p_ready=2), 0.0) == {"prefill": 3, "decode": 1}
-
-
-def test_dynamo_load_skips_on_a_worker_count_mismatch() -> None:
-    assert load().step(engines(scraped=1), now(2, 2), 0.0) == {"prefill": 2, "decode": 2}
-
-
-@pytest.mark.parametrize("observed", [None, seen()])
-def test_dynamo_load_without_metrics_does_nothing(observed: Observation | None) -> None:
-    assert load().step(observed, now(3, 3), 0.0) == {"prefill": 3, "decode": 3}
-
-
-def test_dynamo_load_needs_to_have_seen_traffic() -> None:
-    idle = engines(rate=0.0, kv=0.0)
-    assert load().step(idle, now(3, 3), 0.0) == {"prefill": 3, "decode": 3}
-
-
-def test_dynamo_load_steps_down_one_at_a_time_when_traffic_stops() -> None:
-    policy = load()
-    # with traffic: prefill's 3000 queued per engine keep 2 (0.47 s after consolidation is
-    # over budget); decode's 30,000 KV per engine consolidate (60,000, ITL 0.0163 s)
-    assert policy.step(engines(waiting=1.0, kv=0.3), now(2, 2), 0.0) == {"prefill": 2, "decode": 1}
-    idle = seen(
-        role("prefill", request_rate=0.0, prompt_rate=0.0, waiting=0.0),
-        role(
-            "decode",
-            replicas=1,
-            request_rate=0.0,
-            generation_rate=0.0,
-            kv=0.0,
-            running=0.0,
-            waiting=0.0,
-        ),
-    )
-    # no traffic: the ISL it learnt still sizes T_own; the empty queue consolidates
-    assert policy.step(idle, now(2, 1), 5.0) == {"prefill": 1, "decode": 1}
-
-
-@pytest.mark.parametrize(("budget", "expected"), [(4, 2), (5, 3)])
-def test_dynamo_load_never_grows_past_the_budget(budget: int, expected: int) -> None:
-    # 3 waiting per prefill engine: 9000 queued, TTFT 0.62 s > 0.5: up, if the budget allows
-    decode_idle_but_kept = engines(waiting=3.0, kv=0.5)  # 100,000 post: decode stays at 2
-    policy = load(budget=budget)
-    assert policy.step(decode_idle_but_kept, now(2, 2), 0.0) == {"prefill": expected, "decode": 2}
+    # a 3000-token prompt alone is two chunks (2048 + 952), as the engine runs it
+    assert prefill.ttft_s(3000) > steps.prefill_s(2048) + steps.prefill_s(952)
+    assert prefill.throughput_per_gpu(3000) == pytest.approx(3000 / prefill.ttft_s(3000))
+    # decode slows with concurrency; the best throughput within an ITL is the most sequences
+    # within it that the KV cache holds (400,000 / 3075 = 130), to the grid's 1% of the cache
+    assert decode.itl_s(1, 3075) < decode.itl_s(64, 3075) < decode.itl_s(256, 3075)
+    best = decode.best_throughput_per_gpu(0.03, 3075)
+    within = [n for n in range(1, 131) if decode.itl_s(n, 3075) <= 0.03]
+    assert best == pytest.approx(max(n / decode.itl_s(n, 3075) for n in within), rel=0.02)
+    assert steps.ttft_s(0, 3000) == pytest.approx(steps.prefill_s(2048) + steps.prefill_s(952))

@@ -27,14 +27,14 @@ to the role, for the emulator the replicas past their cold start. With ``ready_f
 (needs ``get`` on the resource itself) it is the object's own ready count in the table above.
 An absent ``replicas`` field is 0, as the API omits a zero.
 
-``set`` is a read-modify-write: read the Scale (nothing more if ``spec.replicas`` is already the
-number), then a JSON merge patch of ``spec.replicas``
-carrying the ``metadata.resourceVersion`` just read (the API server refuses it with a 409 if
-the object changed in between), retried on 409 from a fresh read up to ``conflict_retries``
-times. Needs ``get`` and ``patch`` on ``<plural>/scale``. Failures are ``ActuatorError``s
-that say what to do: 403 names the verb, resource, API group and namespace of the RBAC rule
-to add; 404 the object; a timeout its length; 5xx the server's reason. Tokens never appear
-in messages.
+``set`` is a read-modify-write: read the Scale (and stop there if ``spec.replicas`` already is
+the number), then a JSON merge patch of ``spec.replicas`` carrying the
+``metadata.resourceVersion`` just read (the API server refuses it with a 409 if the object
+changed in between), retried on 409 from a fresh read up to ``conflict_retries`` times.
+Needs ``get`` and ``patch`` on ``<plural>/scale``. Failures are ``ActuatorError``s that say
+what to do: 403 names the verb, resource, API group and namespace of the RBAC rule to add;
+404 the object; a timeout its length; 5xx the server's reason. Tokens never appear in
+messages.
 """
 
 from __future__ import annotations

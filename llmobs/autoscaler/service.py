@@ -10,9 +10,12 @@ never from a remembered number. A failure is a hold with its reason, never a zer
 * a write fails: that role holds with ``ACTUATOR_FAILED`` first among its reasons.
 
 Decreases are applied before increases, so the joint budget holds while one role shrinks and
-another grows. Each decision is one strict-JSON log line and stays, with its inputs, among
-the last ``history`` of its role (``GET /v1/decisions``). With ``dry_run`` it decides and
-reports everything and changes nothing.
+another grows. Each decision is one strict-JSON log line, goes to every observer (the KEDA
+server's answers) and stays, with its inputs, among the last ``history`` of its role
+(``GET /v1/decisions``). With ``dry_run`` it decides and reports everything and changes
+nothing; with ``act=False`` the replicas are read but set by someone else (KEDA's HPA, from
+the observers); a replica that is not the ``leader`` decides and reports but does not write
+(standby), so two autoscalers never both act.
 """
 
 from __future__ import annotations
@@ -105,6 +108,9 @@ class Autoscaler:
         *,
         interval_s: float,
         dry_run: bool = False,
+        act: bool = True,
+        leader: Callable[[], bool] | None = None,
+        observers: Sequence[Callable[[Decision], None]] = (),
         history: int = 20,
         clock: Clock = SYSTEM,
         log: Callable[[str], None] = _write_line,
@@ -117,6 +123,9 @@ class Autoscaler:
         self.roles = tuple(roles)
         self.interval_s = interval_s
         self.dry_run = dry_run
+        self.act = act
+        self.leader = leader
+        self.observers = tuple(observers)
         self.clock = clock
         self.log = log
         self.history: dict[str, collections.deque[dict[str, Any]]] = {
@@ -171,6 +180,10 @@ class Autoscaler:
                     decision, reasons=(*decision.reasons, Reason.DRY_RUN)
                 )
             return decision, False
+        if not self.act:  # KEDA's HPA applies it: an observer publishes it
+            return decision, False
+        if self.leader is not None and not self.leader():
+            return dataclasses.replace(decision, detail=decision.detail + " (standby)"), False
         try:
             await self.actuator.set(decision.role, decision.desired)
         except FAILURES as exc:
@@ -194,6 +207,8 @@ class Autoscaler:
         self.latest[decision.role] = decision
         self.history.setdefault(decision.role, collections.deque(maxlen=20)).append(document)
         self.counts[(decision.role, decision.reason)] += 1
+        for observer in self.observers:
+            observer(decision)
         self.log(strictjson.dumps({"event": "decision", **document}, sort_keys=True))
 
     def decisions_json(self) -> dict[str, Any]:
@@ -203,6 +218,13 @@ class Autoscaler:
             "interval_seconds": self.interval_s,
             "roles": {role: list(items) for role, items in self.history.items()},
         }
+
+    async def close(self) -> None:
+        """Close the source and the actuator (their sessions and clients)."""
+        try:
+            await self.source.close()
+        finally:
+            await self.actuator.close()
 
     async def run(self) -> None:
         """Tick every ``interval_s`` until cancelled. Failures of the source and actuator

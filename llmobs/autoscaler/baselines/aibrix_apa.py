@@ -18,8 +18,9 @@ Signals (AIBrix scrapes each pod and averages per collection, then over the wind
 prefill on the queue, target 10 per pod (AIBrix's pool sample: ``prefill_queue_length``
 10); decode on KV usage, target 0.5 (AIBrix's published experiment), and the queue, 10.
 A metric with no sample in its window gives no recommendation (AIBrix's fetch fails and the
-PodAutoscaler does not scale on it); with none, the role holds. The reconcile period is not
-in the note: ``interval_s`` 15 s, the HPA's sync period. Pure: state is the windows.
+PodAutoscaler does not scale on it); with none, the role holds. ``interval_s`` is the
+controller's ``DefaultResyncInterval``, 10 s (``podautoscaler_controller.go``, read beside the
+note). ``N`` is the replicas the role's spec asks for. Pure: state is the windows.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class ApaSettings:
     scale_up_cooldown_s: float = 0.0
     scale_down_cooldown_s: float = 300.0
     stable_window_s: float = 180.0
-    interval_s: float = 15.0
+    interval_s: float = 10.0
     prefill_metrics: tuple[ApaMetric, ...] = (ApaMetric(REQUESTS_WAITING, 10.0),)
     decode_metrics: tuple[ApaMetric, ...] = (
         ApaMetric(KV_CACHE_USAGE, 0.5),

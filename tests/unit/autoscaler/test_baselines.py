@@ -58,7 +58,7 @@ def test_registry_builds_each_baseline_with_its_published_interval() -> None:
     intervals = {name: build(name, setup).interval_s for name in BASELINES}
     assert intervals == {
         "static": 60.0,
-        "aibrix-apa": 15.0,
+        "aibrix-apa": 10.0,
         "dynamo-sla": 180.0,
         "dynamo-load": 5.0,
     }

@@ -28,7 +28,7 @@ Inputs = dict[str, float | int | str | None]
 class RoleState:
     """A role's memory: ``(time, recommendation)`` within the longer stabilization window,
     forecasts of its request rate and tokens per request in and out, its capacity, when it
-    last saw traffic and since when its desired and ready replicas differ."""
+    last saw traffic, since when its desired and ready replicas differ, and when it began."""
 
     recommendations: tuple[tuple[float, int], ...] = ()
     rate: Series = field(default_factory=Series)
@@ -37,6 +37,8 @@ class RoleState:
     capacity: Capacity = field(default_factory=Capacity)
     last_traffic: float | None = None
     pending_since: float | None = None
+    started: float | None = None  # the first decision: the replicas found count as a
+    # recommendation for the scale-down window, so a restart resumes without a jump
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +123,8 @@ def propose(
     current, ready = replicas.desired, replicas.ready
     ctx = _Role(name, group, role, now, current, ready, {"current": current, "ready": ready})
     since = state.pending_since if state.pending_since is not None else now
-    state = replace(state, pending_since=None if current == ready else since)
+    started = state.started if state.started is not None else now
+    state = replace(state, pending_since=None if current == ready else since, started=started)
     if observation is None:
         return ctx.hold(state, Reason.SOURCE_FAILED, "the observation source failed")
     if current == 0 and ready == 0:
@@ -325,6 +328,8 @@ def _finish(
     if gated:
         up = min(r for t, r in history if now - t <= role.scale_up_stabilization_s)
         down = max(r for t, r in history if now - t <= role.scale_down_stabilization_s)
+        if state.started is not None and now - state.started < role.scale_down_stabilization_s:
+            down = max(down, current)
         stable = up if current < up else down if current > down else current
         p = cap(p, stable, Reason.STABILIZATION, f"stabilized to {stable}")
         stepped = min(max(p.desired, current - role.max_step_down), current + role.max_step_up)

@@ -108,6 +108,9 @@ class _Window:
 
 @dataclass
 class AibrixApaPolicy:
+    """One APA PodAutoscaler per role; its state is the metric windows and the history of
+    recommendations the cooldown windows choose from."""
+
     deployment: Deployment
     settings: ApaSettings = field(default_factory=ApaSettings)
     interval_s: float = field(init=False)

@@ -107,6 +107,8 @@ def _scale(estimate: float, sla: float, workers: int, can_down: bool, floor: int
 
 @dataclass
 class DynamoLoadPolicy:
+    """The load planner over both roles; remembers the last ISL and OSL it saw."""
+
     deployment: Deployment
     model: StepTimes
     settings: LoadSettings = field(default_factory=LoadSettings)
@@ -190,4 +192,4 @@ class DynamoLoadPolicy:
         gpus = sum(n * self.deployment.gpus(role) for role, n in final.items())
         if gpus <= budget:
             return final
-        return {role: min(n, max(desired(replicas, role), 0)) for role, n in final.items()}
+        return {role: min(n, desired(replicas, role)) for role, n in final.items()}  # no growth

@@ -107,6 +107,8 @@ def _mean(latency: Latency | None) -> float | None:
 
 @dataclass
 class DynamoSlaPolicy:
+    """The v1 SLA planner over both roles; its state is the three load predictors."""
+
     deployment: Deployment
     prefill_profile: PrefillProfile
     decode_profile: DecodeProfile

@@ -28,6 +28,7 @@ from llmobs.errors import ConfigError
 from llmobs.observation import Observation
 from llmobs.sim.config import EngineSettings
 from tests.exporterhost import ExporterHost, all_up, cluster_targets
+from tests.kubeapi import FakeKubeAPI, make_pod
 from tests.prometheus import Prometheus
 from tests.servers import HTTPServer, free_port, wait_until
 from tests.simhost import LoopThread, SimHost
@@ -268,6 +269,12 @@ def test_exporter_source_reads_a_good_document_and_refuses_bad_urls(
         assert loop.run(source.observe()) == Observation(1.0, 60.0, ())
     finally:
         loop.run(source.close())
+    small = ExporterSource(ExporterSourceConfig(url=fakes.url("/ok/v1/roles"), max_bytes=10))
+    try:
+        error = failure(loop, small)
+        assert error.cause == "too_large" and "more than 10 bytes" in str(error)
+    finally:
+        loop.run(small.close())
     with pytest.raises(ValueError, match="not an exporter URL"):
         ExporterSourceConfig(url="ftp://x:1")
     with pytest.raises(ConfigError, match="missing"):
@@ -366,3 +373,42 @@ def test_prometheus_source_failures(
         assert words in str(error)
     finally:
         loop.run(source.close())
+
+
+def test_scrape_source_finds_the_roles_with_the_pod_watch(
+    pd: SimHost, loop: LoopThread, tmp_path: Path
+) -> None:
+    role_labels = {
+        "prefill": {"rbg.workloads.x-k8s.io/role-name": "prefill"},
+        "decode": {"rbg.workloads.x-k8s.io/role-name": "decode"},
+    }
+    with FakeKubeAPI(token="kube-token", bookmark_interval=0.2) as api:
+        for t in cluster_targets(pd, "pd"):
+            port = int(t["url"].removesuffix("/metrics").rpartition(":")[2])
+            labels = {"app": "llm", "rbg.workloads.x-k8s.io/group-name": "pd"}
+            ports = [{"name": "http", "containerPort": port}]
+            labels |= role_labels[t["role"]]
+            api.add_pod(make_pod(t["pod"], namespace="llm", labels=labels, ports=ports))
+        kube = {
+            "kubeconfig": str(api.kubeconfig(tmp_path / "kubeconfig")),
+            "namespaces": ["llm"],
+            "label_selector": "app=llm",
+            "port_name": "http",
+        }
+        config = ScrapeSourceConfig.model_validate(
+            {"kubernetes": kube, "interval_s": 0.2, "window_s": 60}
+        )
+        source = ScrapeSource(config)
+        try:
+            obs = until(observed(loop, source), both_roles, "both pods discovered and scraped")
+            assert {(r.key.namespace, r.key.group, r.key.role) for r in obs.roles} == {
+                ("llm", "pd", "prefill"),
+                ("llm", "pd", "decode"),
+            }
+            load(pd)
+            obs = until(
+                observed(loop, source), counted("ttft_seconds", "prefill", REQUESTS), "ttft"
+            )
+            check_pd(obs, source.clock.wall())
+        finally:
+            loop.run(source.close())

@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from llmobs.autoscaler.baselines import BASELINES, BaselineSetup, build
 from llmobs.autoscaler.baselines.aibrix_apa import AibrixApaPolicy, ApaSettings, apa_replicas
@@ -119,6 +121,18 @@ def test_deployment_is_checked_up_front(kwargs: dict[str, object], message: str)
 )
 def test_apa_formula(current: int, ratio: float, expected: int) -> None:
     assert apa_replicas(current, ratio, ApaSettings()) == expected
+
+
+@given(current=st.integers(0, 10_000), ratio=st.floats(0.0, 1e3))
+def test_apa_moves_only_out_of_band_and_within_its_rates(current: int, ratio: float) -> None:
+    got = apa_replicas(current, ratio, ApaSettings())
+    assert current // 2 <= got <= 2 * current
+    if 0.9 <= ratio <= 1.1:
+        assert got == current
+    elif ratio > 1.1:
+        assert got >= current
+    else:
+        assert got <= current
 
 
 def apa(**settings: float) -> AibrixApaPolicy:

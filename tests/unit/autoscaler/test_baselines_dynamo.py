@@ -109,6 +109,9 @@ def test_dynamo_sla_fits_the_default_budget_of_8_gpus() -> None:
         # the floors win over the budget: 4 + 1 GPUs against 4, as the published code does
         ((10, 1), Deployment(gpu_budget=4), (4, 1)),
         ((3, 5), Deployment(gpu_budget=8), (3, 5)),  # exactly at the budget: unchanged
+        # 15 GPUs against 9: P = round(1.8) = 2, D = round(7 / 2) = 4 -> 10 GPUs: the
+        # published rounding overshoots the budget, and so does this baseline
+        ((3, 6), Deployment(gpu_budget=9, decode_gpus=2), (2, 4)),
     ],
 )
 def test_dynamo_sla_budget(

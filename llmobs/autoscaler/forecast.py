@@ -14,6 +14,7 @@ A sample that is None (no data) leaves the state as it was: missing data is not 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -53,13 +54,12 @@ def observe(forecaster: Forecaster, series: Series, time: float, value: float | 
         return series
     if forecaster.kind == "last":
         return Series(value, 0.0, time, series.samples + 1)
+    if series.samples == 1:  # the second sample starts the trend: its slope from the first
+        return Series(value, (value - series.level) / dt, time, 2)
     carried = series.level + series.trend * dt
     level = forecaster.alpha * value + (1 - forecaster.alpha) * carried
-    if series.samples == 1:  # the second sample: the first slope is the trend
-        trend = (value - series.level) / dt
-    else:
-        slope = (level - series.level) / dt
-        trend = forecaster.beta * slope + (1 - forecaster.beta) * series.trend
+    slope = (level - series.level) / dt
+    trend = forecaster.beta * slope + (1 - forecaster.beta) * series.trend
     return replace(series, level=level, trend=trend, time=time, samples=series.samples + 1)
 
 
@@ -71,7 +71,9 @@ def predict(series: Series, horizon_s: float) -> float | None:
 
 
 def observe_all(
-    forecaster: Forecaster, samples: list[tuple[float, float | None]], series: Series | None = None
+    forecaster: Forecaster,
+    samples: Iterable[tuple[float, float | None]],
+    series: Series | None = None,
 ) -> Series:
     """The series after every ``(time, value)`` sample, in order."""
     state = series or Series()

@@ -55,7 +55,7 @@ class Managed:
     group: str
 
 
-def _write_line(line: str) -> None:
+def stderr_line(line: str) -> None:
     sys.stderr.write(line + "\n")
 
 
@@ -113,7 +113,7 @@ class Autoscaler:
         observers: Sequence[Callable[[Decision], None]] = (),
         history: int = 20,
         clock: Clock = SYSTEM,
-        log: Callable[[str], None] = _write_line,
+        log: Callable[[str], None] = stderr_line,
     ) -> None:
         if not roles:
             raise ValueError("the autoscaler needs at least one role")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from llmobs import __version__
+from llmobs.cli.autoscaler import autoscaler
 from llmobs.cli.exporter import exporter
 from llmobs.cli.scrape import scrape
 from llmobs.cli.sim import sim
@@ -26,9 +27,11 @@ def cli() -> None:
       llmobs exporter --target http://127.0.0.1:8000   # role-level SLO signals on :9400
       llmobs scrape http://127.0.0.1:8000/metrics
       llmobs scrape 10.0.0.5:8000 10.0.0.6:30000 --window 30 --json
+      llmobs autoscaler --config autoscaler/examples/emulator.yaml   # SLO autoscaler
     """
 
 
+cli.add_command(autoscaler)
 cli.add_command(exporter)
 cli.add_command(scrape)
 cli.add_command(sim)

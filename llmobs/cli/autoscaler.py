@@ -1,0 +1,197 @@
+"""``llmobs autoscaler``: size prefill by TTFT and decode by TPOT/ITL, separately, and set
+the replicas (direct) or answer KEDA.
+
+The config file (``autoscaler/README.md``) or, for a quick start, the same fields as flags;
+flags override the file. The autoscaler's modules (the policy, aiohttp, grpc, the Kubernetes
+client) are imported when the command runs, not when ``llmobs --help`` lists it. A config
+error stops the start with one line (exit 2); SIGTERM stops it as Ctrl-C does (exit 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from llmobs import exitcodes
+from llmobs.errors import ConfigError, LlmobsError
+
+
+def _pair(text: str, flag: str, example: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip() or not value.strip():
+        raise ConfigError(f"{flag} {text!r}: expected {example}")
+    return key.strip(), value.strip()
+
+
+def parse_slo(text: str) -> tuple[str, str, str, str]:
+    """``prefill:ttft_p90=1s`` -> (role, signal, percentile, duration); the values are checked
+    by the policy's config."""
+    role, sep, rest = text.partition(":")
+    name, duration = _pair(rest, "--slo", "ROLE:SIGNAL_PNN=DURATION, e.g. prefill:ttft_p90=1s")
+    signal_name, _, percentile = name.rpartition("_")
+    if not sep or not role.strip() or not signal_name or not percentile:
+        raise ConfigError(
+            f"--slo {text!r}: expected ROLE:SIGNAL_PNN=DURATION, e.g. prefill:ttft_p90=1s"
+        )
+    return role.strip(), signal_name, percentile, duration
+
+
+def parse_bound(text: str, flag: str) -> tuple[str, int]:
+    """``prefill=2`` -> (role, 2)."""
+    role, value = _pair(text, flag, "ROLE=N, e.g. prefill=1")
+    try:
+        count = int(value)
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r}: {value!r} is not a whole number") from None
+    return role, count
+
+
+def _section(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    section = dict(value) if isinstance(value, dict) else {}
+    data[key] = section
+    return section
+
+
+def merge(options: dict[str, Any], config_path: Path | None) -> Any:
+    """The config file (if any) with the flags on top: a ``Settings``. Raises ConfigError."""
+    from llmobs.autoscaler import app
+    from llmobs.config import read_yaml, validate
+    from llmobs.exporter.config import parse_target_flag
+
+    data: dict[str, Any] = dict(read_yaml(config_path, "autoscaler config")) if config_path else {}
+    policy = _section(data, "policy")
+    roles = _section(policy, "roles")
+
+    def role(name: str) -> dict[str, Any]:
+        found = roles.get(name)
+        roles[name] = dict(found) if isinstance(found, dict) else {}
+        return dict(roles[name])
+
+    for text in options["slo"]:
+        name, signal_name, percentile, duration = parse_slo(text)
+        settings = role(name)
+        slo = dict(settings.get("slo") or {})
+        slo[signal_name] = {**dict(slo.get(signal_name) or {}), percentile: duration}
+        roles[name] = {**settings, "slo": slo}
+    for flag, option, key in (
+        ("--min", "mins", "min_replicas"),
+        ("--max", "maxes", "max_replicas"),
+    ):
+        for text in options[option]:
+            name, count = parse_bound(text, flag)
+            roles[name] = {**role(name), key: count}
+    targets = [parse_target_flag(t) for t in options["target"]]
+    if targets:
+        for target in targets:
+            if "role" in target and target["role"] not in roles:
+                roles[target["role"]] = {}
+        source = data.get("source")
+        if isinstance(source, dict) and source.get("kind") == "scrape":
+            data["source"] = {**source, "targets": list(source.get("targets") or []) + targets}
+        else:
+            data["source"] = {"kind": "scrape", "targets": targets}
+    if options["scale_url"] is not None:
+        _section(data, "output")["api_url"] = options["scale_url"]
+    if options["port"] is not None:
+        _section(data, "http")["port"] = options["port"]
+    if options["grpc_port"] is not None:
+        _section(data, "grpc")["port"] = options["grpc_port"]
+    if not roles:
+        del policy["roles"]  # validation says what is missing
+    where = f"autoscaler configuration{f' ({config_path})' if config_path else ''}"
+    return validate(app.Settings, data, where)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@click.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="YAML config (autoscaler/README.md, autoscaler/examples/); flags override its keys.",
+)
+@click.option("--dry-run", is_flag=True, help="Decide and report everything; change nothing.")
+@click.option(
+    "--target",
+    multiple=True,
+    metavar="URL,role=R[,group=G]...",
+    help="An engine to scrape in this process, repeatable (as llmobs exporter --target).",
+)
+@click.option(
+    "--slo",
+    multiple=True,
+    metavar="ROLE:SIGNAL_PNN=DURATION",
+    help="An SLO, repeatable: prefill:ttft_p90=1s, decode:tpot_p90=50ms (ttft, itl, tpot, "
+    "e2e, queue).",
+)
+@click.option("--min", "mins", multiple=True, metavar="ROLE=N", help="Fewest replicas of a role.")
+@click.option("--max", "maxes", multiple=True, metavar="ROLE=N", help="Most replicas of a role.")
+@click.option(
+    "--scale-url",
+    default=None,
+    help="API server or the emulator's proxy whose scale subresource sets the replicas "
+    "(each role's Deployment unless the config names another kind).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="HTTP port (/metrics, /v1/decisions, /healthz) [9401]; 0 picks a free one.",
+)
+@click.option(
+    "--grpc-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve the KEDA external scaler (gRPC) on this port [9402 in the config].",
+)
+def autoscaler(config_path: Path | None, dry_run: bool, **options: Any) -> None:
+    """Size prefill by its TTFT SLO and decode by TPOT/ITL, separately, within a GPU budget.
+
+    \b
+    Examples:
+      llmobs autoscaler --config autoscaler/examples/emulator.yaml --dry-run
+      llmobs autoscaler --target http://127.0.0.1:8001,role=prefill \\
+        --target http://127.0.0.1:8002,role=decode \\
+        --slo prefill:ttft_p90=1s --slo decode:tpot_p90=50ms --max decode=4 \\
+        --scale-url http://127.0.0.1:8000
+    """
+    try:
+        settings = merge(options, config_path)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    from llmobs.autoscaler.app import serve
+
+    def ready(http_port: int, grpc_port: int | None) -> None:
+        host = settings.http.host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        keda = f", KEDA external scaler on :{grpc_port}" if grpc_port is not None else ""
+        mode = "dry run" if dry_run else settings.output.mode
+        click.echo(
+            f"llmobs autoscaler on http://{shown}:{http_port} (/metrics, /v1/decisions){keda}; "
+            f"sizing {', '.join(settings.policy.roles)} every {settings.policy.interval_s:g}s "
+            f"({mode})"
+        )
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(settings, dry_run=dry_run, ready=ready))
+    except ConfigError as exc:  # a port in use, a TLS or secret file, the Kubernetes client
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exitcodes.USAGE)
+    except LlmobsError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exitcodes.FAILURE)
+    click.echo("stopped")

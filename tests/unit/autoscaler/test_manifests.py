@@ -20,7 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from llmobs.autoscaler.actuators import targets_for
+from llmobs.autoscaler.app import Settings, load
+from llmobs.autoscaler.sources.exporter import ExporterSourceConfig
+from llmobs.config import validate
 from llmobs.sim.scale import json_patch
 from tests.unit.exporter.test_manifests import (
     MODELS,
@@ -339,3 +344,81 @@ def test_the_readme_names_every_file() -> None:
     for path in AUTOSCALER.rglob("*"):
         if path.is_file() and path.name != "README.md":
             assert re.search(re.escape(path.name), readme), f"README.md: {path.name}"
+
+
+# ---------------------------------------------------------------------------------------
+# The configs: the ConfigMap's and the examples build, and agree with the manifests
+
+
+def embedded_settings() -> Settings:
+    configmap = one(KUBE / "configmap.yaml", "ConfigMap")
+    data = yaml.safe_load(configmap["data"]["autoscaler.yaml"])
+    return validate(Settings, data, "configmap.yaml autoscaler.yaml")
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in EXAMPLES.glob("*.yaml") if "rbac" not in p.name),
+    ids=lambda p: p.name,
+)
+def test_example_configs_build(path: Path) -> None:
+    load(path)
+
+
+def test_the_configmap_config_is_what_keda_and_rbac_expect() -> None:
+    settings = embedded_settings()
+    assert settings.output.mode == "keda" and settings.grpc is not None
+    _, container = autoscaler_pod()
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert (settings.http.port, settings.grpc.port) == (ports["http"], ports["grpc"])
+    election = settings.leader_election
+    assert election is not None
+    assert (election.namespace, election.lease) == (NAMESPACE, LEASE)
+    env = {e["name"] for e in container["env"]}
+    assert "POD_NAME" in env  # the Lease identity
+    targets = targets_for(
+        settings.policy.roles,
+        settings.output.kind,
+        settings.output.namespace,
+        settings.output.names,
+        settings.policy.group,
+    )
+    by_name = {s["spec"]["scaleTargetRef"]["name"]: s for s in scaled_objects()}
+    assert {t.name for t in targets.values()} == set(by_name)
+    (scale,) = rules("llmobs-autoscaler-scale")
+    assert scale["resourceNames"] == [t.name for t in targets.values()]
+    for role, target in targets.items():
+        scaled = by_name[target.name]
+        assert scaled["metadata"]["namespace"] == target.namespace
+        assert scaled["spec"]["scaleTargetRef"]["kind"] == target.kind.value
+        (trigger,) = scaled["spec"]["triggers"]
+        assert trigger["metadata"] == trigger["metadata"] | {
+            "role": role,
+            "group": settings.policy.group,
+        }
+        bounds = settings.policy.roles[role]
+        assert scaled["spec"]["minReplicaCount"] == bounds.min_replicas
+        assert scaled["spec"]["maxReplicaCount"] == bounds.max_replicas
+    assert isinstance(settings.source, ExporterSourceConfig)
+    assert settings.source.url.startswith("http://llmobs-exporter.llmobs.svc.cluster.local:9400")
+
+
+def test_the_direct_example_and_its_rbac_agree() -> None:
+    settings = load(EXAMPLES / "direct-deployments.yaml")
+    assert settings.output.mode == "direct" and settings.leader_election is not None
+    targets = targets_for(
+        settings.policy.roles,
+        settings.output.kind,
+        settings.output.namespace,
+        settings.output.names,
+        settings.policy.group,
+    )
+    role = one(EXAMPLES / "direct-deployments-rbac.yaml", "Role")
+    assert role["metadata"]["namespace"] == settings.output.namespace
+    scale = role["rules"][0]
+    assert scale == {
+        "apiGroups": ["apps"],
+        "resources": ["deployments/scale"],
+        "resourceNames": [t.name for t in targets.values()],
+        "verbs": ["get", "patch"],
+    }

@@ -1,0 +1,140 @@
+"""``llmobs autoscaler``'s quick-start flags and its file: what they build, and that bad input
+of any shape is a ``ConfigError`` that says what to fix (the command turns it into exit 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from llmobs.autoscaler.app import Settings
+from llmobs.autoscaler.config import SLO_SIGNALS
+from llmobs.cli.autoscaler import merge, parse_bound, parse_slo
+from llmobs.errors import ConfigError
+
+ROLE = st.from_regex(r"[a-z][a-z0-9-]{0,12}", fullmatch=True)
+PERCENTILE = st.integers(1, 99).map(lambda n: f"p{n}")
+DURATION = st.integers(1, 10_000).map(lambda n: f"{n}ms")
+
+
+def options(**given: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "target": (),
+        "slo": (),
+        "mins": (),
+        "maxes": (),
+        "scale_url": None,
+        "port": None,
+        "grpc_port": None,
+    }
+    return base | given
+
+
+TARGETS = ("http://127.0.0.1:8001,role=prefill", "http://127.0.0.1:8002,role=decode")
+
+
+@given(ROLE, st.sampled_from(sorted(SLO_SIGNALS)), PERCENTILE, DURATION)
+def test_an_slo_flag_reads_back(role: str, signal: str, percentile: str, duration: str) -> None:
+    assert parse_slo(f"{role}:{signal}_{percentile}={duration}") == (
+        role,
+        signal,
+        percentile,
+        duration,
+    )
+
+
+@given(ROLE, st.integers(-5, 10**6))
+def test_a_bound_flag_reads_back(role: str, count: int) -> None:
+    assert parse_bound(f"{role}={count}", "--min") == (role, count)
+
+
+@given(st.text(max_size=40))
+def test_any_text_is_a_flag_or_a_config_error(text: str) -> None:
+    for parse in (parse_slo, lambda t: parse_bound(t, "--max")):
+        message = ""
+        try:
+            parse(text)
+        except ConfigError as exc:
+            message = str(exc)
+        assert message == "" or "expected" in message or "whole number" in message
+
+
+@given(
+    st.lists(st.text(max_size=20), max_size=3),
+    st.lists(st.text(max_size=12), max_size=2),
+)
+def test_any_flags_build_settings_or_say_why(slos: list[str], bounds: list[str]) -> None:
+    built: Settings | str
+    try:
+        built = merge(options(target=TARGETS, slo=tuple(slos), maxes=tuple(bounds)), None)
+    except ConfigError as exc:
+        built = str(exc)
+    assert isinstance(built, Settings) or built.startswith(("--", "invalid autoscaler"))
+
+
+def test_the_quick_start_flags_build_the_settings() -> None:
+    settings = merge(
+        options(
+            target=TARGETS,
+            slo=("prefill:ttft_p90=1s", "decode:tpot_p90=50ms", "decode:itl_p99=100ms"),
+            mins=("prefill=2",),
+            maxes=("decode=4",),
+            scale_url="http://127.0.0.1:8000",
+            port=0,
+            grpc_port=0,
+        ),
+        None,
+    )
+    roles = settings.policy.roles
+    assert [(t.name, t.seconds) for t in roles["prefill"].targets()] == [("ttft_p90", 1.0)]
+    assert [(t.name, t.seconds) for t in roles["decode"].targets()] == [
+        ("tpot_p90", 0.05),
+        ("itl_p99", 0.1),
+    ]
+    assert roles["prefill"].min_replicas == 2 and roles["decode"].max_replicas == 4
+    assert settings.source.kind == "scrape" and len(settings.source.targets) == 2
+    assert settings.output.mode == "direct" and settings.output.api_url == "http://127.0.0.1:8000"
+    assert settings.http.port == 0 and settings.grpc is not None and settings.grpc.port == 0
+
+
+def test_flags_override_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "autoscaler.yaml"
+    path.write_text(
+        "policy:\n  roles:\n    decode: {slo: {tpot: {p90: 40ms}}, max_replicas: 8}\n"
+        "source: {kind: exporter, url: http://127.0.0.1:9400}\n"
+    )
+    settings = merge(options(maxes=("decode=3",), slo=("decode:tpot_p90=60ms",)), path)
+    decode = settings.policy.roles["decode"]
+    assert decode.max_replicas == 3 and decode.targets()[0].seconds == 0.06
+    assert settings.source.kind == "exporter"
+
+
+@pytest.mark.parametrize(
+    ("flags", "file", "says"),
+    [
+        ({"slo": ("prefill:ttft_p90=1s",)}, "", "source"),
+        ({"target": TARGETS, "slo": ("prefill:ttft_p90=soon",)}, "", "soon"),
+        ({"target": TARGETS, "slo": ("prefill:latency_p90=1s",)}, "", "latency"),
+        ({"target": TARGETS, "mins": ("decode=3",), "maxes": ("decode=2",)}, "", "min_replicas"),
+        ({"target": TARGETS}, "policy: {rolez: {}}\n", "rolez"),
+        (
+            {"target": TARGETS},
+            "output: {names: {router: x}}\n",
+            "router",
+        ),
+        ({"target": TARGETS}, "output: {mode: keda}\n", "grpc"),
+        ({"target": (*TARGETS, "http://127.0.0.1:1,colour=red")}, "", "colour"),
+    ],
+)
+def test_bad_config_says_what_to_fix(
+    tmp_path: Path, flags: dict[str, Any], file: str, says: str
+) -> None:
+    path = None
+    if file:
+        path = tmp_path / "autoscaler.yaml"
+        path.write_text(file)
+    with pytest.raises(ConfigError, match=says):
+        merge(options(**flags), path)

@@ -1,0 +1,124 @@
+"""``llmobs autoscaler`` as a user runs it: against ``llmobs sim --pd 1P1D`` with the quick
+start's targets and scale URL, the loop closed through the emulator's scale subresource (a
+load the prefill TTFT SLO cannot meet grows prefill; decode, within its SLO, stays), dry run,
+and bad input (one line, exit 2)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import openai
+import yaml
+
+from tests.e2e.conftest import CLIProcess, run_cli
+from tests.servers import wait_until
+
+MODEL = "Qwen/Qwen2.5-7B-Instruct"
+
+
+def fetch(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def spec_replicas(sim: str, role: str) -> int:
+    scale = fetch(f"{sim}/apis/apps/v1/namespaces/default/deployments/{role}/scale")
+    return int(scale["spec"]["replicas"])
+
+
+def config(tmp_path: Path, sim: str, ttft: str, tpot: str) -> Path:
+    targets = [{"url": t["targets"][0], **t["labels"]} for t in fetch(f"{sim}/sim/targets")]
+    path = tmp_path / "autoscaler.yaml"
+    document = {
+        "policy": {
+            "interval_s": 0.5,
+            "roles": {
+                "prefill": {"slo": {"ttft": {"p90": ttft}}, "max_replicas": 3},
+                "decode": {"slo": {"tpot": {"p90": tpot}}, "max_replicas": 3},
+            },
+        },
+        "source": {"kind": "scrape", "targets": targets, "interval_s": 0.2, "window_s": 30},
+        "output": {"api_url": sim},
+        "http": {"host": "127.0.0.1", "port": 0},
+    }
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def load(sim: str, count: int) -> None:
+    with openai.OpenAI(base_url=sim + "/v1", api_key="x", max_retries=0) as client:
+        for i in range(count):
+            client.completions.create(model=MODEL, prompt=" the" * (400 + i), max_tokens=8)
+
+
+def decisions(url: str, role: str) -> list[dict[str, Any]]:
+    return list(fetch(url + "/v1/decisions")["roles"][role])
+
+
+def test_the_loop_closes_on_the_emulator_one_role_at_a_time(tmp_path: Path) -> None:
+    sim = CLIProcess("sim", "--pd", "1P1D", "--port", "0", "--cold-start-s", "0.5")
+    scaler: CLIProcess | None = None
+    try:
+        sim_url = sim.read_until(r"proxy \(OpenAI API\) on (http://\S+);").group(1)
+        path = config(tmp_path, sim_url, ttft="1ms", tpot="10s")  # TTFT unmeetable
+        scaler = CLIProcess("autoscaler", "--config", str(path))
+        url = scaler.read_until(r"llmobs autoscaler on (http://[\d.:]+) ").group(1)
+        load(sim_url, 6)
+        wait_until(lambda: spec_replicas(sim_url, "prefill") >= 2, 30, "prefill to grow")
+        grew = [d for d in decisions(url, "prefill") if d["desired"] > d["current"]]
+        assert grew and grew[0]["reason"] == "slo_breach" and grew[0]["applied"] is True
+        assert grew[0]["inputs"]["ttft_p90_observed"] > grew[0]["inputs"]["ttft_p90_target"]
+        assert spec_replicas(sim_url, "decode") == 1
+        assert all(d["desired"] == 1 for d in decisions(url, "decode"))
+        code, out = scaler.stop(signal.SIGTERM)
+        assert code == 0, out
+        assert out.rstrip().endswith("stopped")
+    finally:
+        if scaler is not None:
+            scaler.stop()
+        sim.stop()
+
+
+def test_dry_run_changes_nothing(tmp_path: Path) -> None:
+    sim = CLIProcess("sim", "--pd", "1P1D", "--port", "0")
+    scaler: CLIProcess | None = None
+    try:
+        sim_url = sim.read_until(r"proxy \(OpenAI API\) on (http://\S+);").group(1)
+        path = config(tmp_path, sim_url, ttft="1ms", tpot="1ms")
+        scaler = CLIProcess("autoscaler", "--config", str(path), "--dry-run")
+        url = scaler.read_until(r"llmobs autoscaler on (http://[\d.:]+) .*\(dry run\)").group(1)
+        load(sim_url, 4)
+
+        def wanted_more() -> bool:
+            return any(d["desired"] > d["current"] for d in decisions(url, "prefill"))
+
+        wait_until(wanted_more, 30, "a decision to grow prefill")
+        grew = next(d for d in decisions(url, "prefill") if d["desired"] > d["current"])
+        assert grew["reasons"][-1] == "dry_run" and grew["applied"] is False
+        assert fetch(url + "/v1/decisions")["dry_run"] is True
+        assert spec_replicas(sim_url, "prefill") == 1 and spec_replicas(sim_url, "decode") == 1
+    finally:
+        if scaler is not None:
+            scaler.stop()
+        sim.stop()
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("policy: {roles: {decode: {min_replicas: 3, max_replicas: 2}}}\n")
+    cases = [
+        (["--config", str(bad)], "min_replicas 3 is above max_replicas 2"),
+        (["--config", str(tmp_path / "missing.yaml")], "missing.yaml"),
+        (["--slo", "prefill:ttft=1s"], "--slo 'prefill:ttft=1s'"),
+        (["--min", "prefill=two", "--slo", "prefill:ttft_p90=1s"], "not a whole number"),
+    ]
+    for args, says in cases:
+        result = run_cli("autoscaler", *args)
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr
+        errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+        assert len(errors) == 1 and says in errors[0], result.stderr

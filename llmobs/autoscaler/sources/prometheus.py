@@ -193,10 +193,12 @@ class PrometheusSource:
         )
 
     def _answers(self, plan: tuple[Query, ...], at: float, first: Any) -> dict[Slot, object]:
-        answers: dict[Slot, object] = {plan[0].slot: first}
+        """Each slot's answer; an expression that fills several slots is asked once."""
+        asked: dict[str, object] = {plan[0].expr: first}
         for query in plan[1:]:
-            answers[query.slot] = self._query(query.expr, at)
-        return answers
+            if query.expr not in asked:
+                asked[query.expr] = self._query(query.expr, at)
+        return {query.slot: asked[query.expr] for query in plan}
 
     def _observe(self, at: float) -> Observation:
         plan, labels = self.exporter, EXPORTER_LABELS
@@ -205,10 +207,13 @@ class PrometheusSource:
             labels, plan = self.engine
             first = self._query(plan[0].expr, at)
         if first == []:
-            fallback = "" if self.engine is not None else " (or set engine_series)"
+            hint = (
+                "is it scraping the llmobs exporter (or set engine_series)?"
+                if self.engine is None
+                else "is it scraping the exporter or the engines, with the role label?"
+            )
             raise SourceError(
-                f"Prometheus at {self.shown} has no {plan[0].expr!r:.160} series: is it "
-                f"scraping the llmobs exporter{fallback}?",
+                f"Prometheus at {self.shown} has no {plan[0].expr!r:.160} series: {hint}",
                 cause="no_data",
             )
         window, quantiles = self.config.window_s, self.config.quantiles

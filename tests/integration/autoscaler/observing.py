@@ -62,11 +62,21 @@ def until(
     return found[-1]
 
 
-def counted(signal: str, role: str, at_least: float) -> Callable[[Observation], bool]:
+def loaded(at_least: float) -> Callable[[Observation], bool]:
+    """The source saw the load: ``at_least`` prefill TTFTs, and tokens on both roles (the
+    roles are scraped apart, so one can be seen before the other)."""
+
     def test(obs: Observation) -> bool:
-        item = obs.find(role)
-        lat = item.latency.get(signal) if item is not None else None
-        return lat is not None and lat.count >= at_least
+        prefill, decode = obs.find("prefill"), obs.find("decode")
+        if prefill is None or decode is None:
+            return False
+        ttft = prefill.latency.ttft_seconds
+        return (
+            ttft is not None
+            and ttft.count >= at_least
+            and (prefill.prompt_tokens_rate or 0) > 0
+            and (decode.generation_tokens_rate or 0) > 0
+        )
 
     return test
 

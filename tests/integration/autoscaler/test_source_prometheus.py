@@ -16,11 +16,11 @@ from tests.integration.autoscaler.observing import (
     MODEL,
     both_roles,
     check_pd,
-    counted,
     failure,
     fixed,
     hang,
     load,
+    loaded,
     observed,
     until,
 )
@@ -62,7 +62,7 @@ def test_prometheus_source_over_the_exporters_series(
         try:
             until(observed(loop, source), both_roles, "Prometheus to hold both roles")
             load(pd)
-            obs = until(observed(loop, source), counted("ttft_seconds", "prefill", 1), "ttft")
+            obs = until(observed(loop, source), loaded(1), "the load to be seen")
             check_pd(obs, source.clock.wall())
             assert obs.find("prefill").replicas.scraped == 1  # type: ignore[union-attr]
             prometheus.stop()
@@ -91,7 +91,7 @@ def test_prometheus_source_falls_back_to_the_engines_series(
         error = failure(loop, plain)  # no exporter series and no fallback: said, not zero
         assert error.cause == "no_data" and "engine_series" in str(error)
         load(pd)
-        obs = until(observed(loop, source), counted("ttft_seconds", "prefill", 1), "ttft")
+        obs = until(observed(loop, source), loaded(1), "the load to be seen")
         check_pd(obs, source.clock.wall())
         assert obs.find("prefill").key.model == MODEL  # type: ignore[union-attr]
     finally:

@@ -29,11 +29,11 @@ from tests.integration.autoscaler.observing import (
     REQUESTS,
     both_roles,
     check_pd,
-    counted,
     failure,
     fixed,
     hang,
     load,
+    loaded,
     observed,
     until,
 )
@@ -70,7 +70,7 @@ def test_scrape_source_sees_prefill_and_decode(pd: SimHost, loop: LoopThread) ->
     try:
         until(observed(loop, source), both_roles, "both roles scraped")
         load(pd)
-        obs = until(observed(loop, source), counted("ttft_seconds", "prefill", REQUESTS), "ttft")
+        obs = until(observed(loop, source), loaded(REQUESTS), "the load to be seen")
         check_pd(obs, source.clock.wall())
         assert obs.find("prefill").latency.ttft_seconds.count == REQUESTS  # type: ignore[union-attr]
         assert source.last_success is not None
@@ -115,9 +115,7 @@ def test_exporter_source_reads_a_real_exporter(pd: SimHost, loop: LoopThread) ->
         load(pd)
         source = ExporterSource(ExporterSourceConfig(url=host.url))
         try:
-            obs = until(
-                observed(loop, source), counted("ttft_seconds", "prefill", REQUESTS), "ttft"
-            )
+            obs = until(observed(loop, source), loaded(REQUESTS), "the load to be seen")
             check_pd(obs, source.clock.wall())
             served = observation.from_json(host.roles())
             assert [r.key for r in obs.roles] == [r.key for r in served.roles]
@@ -237,9 +235,7 @@ def test_scrape_source_finds_the_roles_with_the_pod_watch(
                 ("llm", "pd", "decode"),
             }
             load(pd)
-            obs = until(
-                observed(loop, source), counted("ttft_seconds", "prefill", REQUESTS), "ttft"
-            )
+            obs = until(observed(loop, source), loaded(REQUESTS), "the load to be seen")
             check_pd(obs, source.clock.wall())
         finally:
             loop.run(source.close())

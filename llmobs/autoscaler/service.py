@@ -188,6 +188,8 @@ class Autoscaler:
             await self.actuator.set(decision.role, decision.desired)
         except FAILURES as exc:
             return failed(decision, Reason.ACTUATOR_FAILED, f"cannot set replicas: {exc}"), False
+        known = self.replicas.get(decision.role)  # the spec is now what was asked for
+        self.replicas[decision.role] = Replicas(decision.desired, known.ready if known else 0)
         return decision, True
 
     async def tick(self) -> list[Decision]:

@@ -2,9 +2,13 @@
 
 A policy module offers ``REGISTRY: Mapping[str, Callable[[Scenario], Policy]]``:
 ``llmobs.autoscaler.baselines`` (the planners users would pick instead) and
-``llmobs.autoscaler.policy`` (ours) are read when present. One policy is built in: ``fixed``
-holds the replicas the run starts with, and ``fixed:2P2D`` holds 2 prefill and 2 decode
-replicas from the start (Dynamo's planner benchmark compares against a fixed 2P2D). Modules
+``llmobs.autoscaler.policy`` (ours) are read when present. The baselines' own table
+(``BASELINES``, factories of a ``BaselineSetup``) is adapted here: their deployment, targets
+and Dynamo's profiles drawn from the scenario's engine (``perf_profiles``), and ``static``'s
+xPyD searched in hindsight over the scenario's workload (``hindsight``), starting there.
+One policy is built in: ``fixed`` holds the replicas the run starts with, and ``fixed:2P2D``
+holds 2 prefill and 2 decode replicas from the start (Dynamo's planner benchmark compares
+against a fixed 2P2D). Modules
 are imported when a list is asked for, never for ``--help``.
 """
 
@@ -13,12 +17,16 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from llmobs.autoscaler.model import Policy, Replicas
 from llmobs.bench.metrics import Slo
 from llmobs.errors import ConfigError
 from llmobs.observation import Observation
 from llmobs.sim.virtual import VirtualRequest
+
+if TYPE_CHECKING:
+    from llmobs.autoscaler.simulate import Setup
 
 POLICY_MODULES = ("llmobs.autoscaler.baselines", "llmobs.autoscaler.policy")
 FIXED = "fixed"
@@ -38,6 +46,22 @@ class Scenario:
     max_replicas: int  # per role: the cluster refuses more
     requests: Sequence[VirtualRequest] = field(repr=False)
     seed: int = 0
+    setup: Setup | None = None  # the simulated engine and how it is watched (None: defaults)
+
+    def simulated(self) -> Setup:
+        """The setup, or one made of the scenario's fields."""
+        from llmobs.autoscaler.simulate import Setup
+
+        if self.setup is not None:
+            return self.setup
+        return Setup(
+            model=self.model,
+            hardware=self.hardware,
+            tp=self.gpus_per_replica,
+            cold_start_s=self.cold_start_s,
+            start=dict(self.start),
+            max_replicas=self.max_replicas,
+        )
 
 
 PolicyFactory = Callable[[Scenario], Policy]
@@ -72,6 +96,62 @@ def _fixed(name: str, spec: str, scenario: Scenario) -> FixedPolicy:
         raise ConfigError(f"policy {name!r}: expected fixed:xPyD, for example fixed:2P2D") from None
 
 
+class StartsAt:
+    """``policy``, with the run starting at ``start`` (a fixed deployment has no cold start)."""
+
+    def __init__(self, policy: Policy, start: dict[str, int]) -> None:
+        self.policy = policy
+        self.start = start
+        self.name = policy.name
+        self.interval_s = policy.interval_s
+
+    def step(
+        self, observation: Observation | None, replicas: Mapping[str, Replicas], now: float
+    ) -> dict[str, int]:
+        return self.policy.step(observation, replicas, now)
+
+
+def baseline(name: str, scenario: Scenario) -> Policy:
+    """The baseline ``name`` of ``llmobs.autoscaler.baselines`` for ``scenario``."""
+    from llmobs.autoscaler import baselines
+    from llmobs.autoscaler.baselines.perf_profiles import EngineShape, dynamo_profiles
+    from llmobs.autoscaler.hindsight import cheapest_fixed
+
+    setup = scenario.simulated()
+    resolved = setup.resolved()
+    engine = EngineShape(
+        kv_tokens=resolved.num_blocks * resolved.settings.block_size,
+        max_num_batched_tokens=resolved.max_num_batched_tokens,
+        gpus=setup.tp,
+    )
+    prefill, decode, steps = dynamo_profiles(resolved.perf, engine)
+    static = cheapest_fixed(scenario, setup) if name == "static" else None
+    policy = baselines.build(
+        name,
+        baselines.BaselineSetup(
+            deployment=baselines.Deployment(
+                prefill_gpus=setup.tp, decode_gpus=setup.tp, max_replicas=scenario.max_replicas
+            ),
+            ttft_target_s=scenario.slo.ttft,
+            itl_target_s=scenario.slo.tpot,
+            static=static,
+            prefill_profile=prefill,
+            decode_profile=decode,
+            step_times=steps,
+        ),
+    )
+    if static is None:
+        return policy
+    return StartsAt(policy, {"prefill": static[0], "decode": static[1]})
+
+
+def _adapted(module: object) -> dict[str, PolicyFactory]:
+    def factory(name: str) -> PolicyFactory:
+        return lambda scenario: baseline(name, scenario)
+
+    return {name: factory(name) for name in getattr(module, "BASELINES", {})}
+
+
 def registered() -> dict[str, PolicyFactory]:
     """Every policy name known now: ``fixed`` and each module's ``REGISTRY``."""
     found: dict[str, PolicyFactory] = {FIXED: lambda s: _fixed(FIXED, "", s)}
@@ -82,7 +162,7 @@ def registered() -> dict[str, PolicyFactory]:
             if exc.name == module_name:
                 continue  # not written (yet): nothing registered there
             raise
-        found.update(getattr(module, "REGISTRY", {}))
+        found.update(getattr(module, "REGISTRY", None) or _adapted(module))
     return found
 
 

@@ -204,6 +204,7 @@ def _simulate(**o: Any) -> None:
         max_replicas=setup.max_replicas,
         requests=requests,
         seed=o["seed"],
+        setup=setup,
     )
     policies = [registry.build(name, scenario, known) for name in names]
     runs: list[Run] = []

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmobs.autoscaler import workloads
+from llmobs.autoscaler import registry, workloads
 from llmobs.autoscaler.model import Replicas
-from llmobs.autoscaler.registry import FixedPolicy
+from llmobs.autoscaler.registry import FixedPolicy, Scenario
 from llmobs.autoscaler.simreport import run_json
 from llmobs.autoscaler.simulate import Run, Setup, simulate
 from llmobs.bench.metrics import parse_slo
@@ -167,3 +167,34 @@ def test_rate_scaling_keeps_between_floor_and_ceiling_copies(
     assert int(factor) * len(rows) <= len(scaled) <= (int(factor) + 1) * len(rows)
     assert [r.arrival for r in scaled] == sorted(r.arrival for r in scaled)
     assert scaled == workloads.scale_rows(rows, factor, seed)
+
+
+def test_the_static_baseline_is_the_cheapest_fixed_deployment_in_hindsight() -> None:
+    steady = workloads.Pattern("steady", "", workloads.steps([(0, 14.0)]), 14.0, 3000, 150, 60.0)
+    requests = workloads.synthesize(steady, seed=2)
+    scenario = Scenario(
+        slo=SLO,
+        start={"prefill": 1, "decode": 1},
+        gpus_per_replica=1,
+        cold_start_s=SETUP.cold_start_s,
+        model=SETUP.model,
+        hardware=SETUP.hardware,
+        max_replicas=SETUP.max_replicas,
+        requests=requests,
+        setup=SETUP,
+    )
+    policy = registry.build("static", scenario, registry.registered())  # searched at build
+    start = getattr(policy, "start", None)
+    assert start is not None and policy.step(None, {}, 0.0) == start  # starts there, stays
+    prefill, decode = start["prefill"], start["decode"]
+
+    def both(p: int, d: int) -> float | None:
+        counts = {"prefill": p, "decode": d}
+        run = simulate(FixedPolicy("f", counts), requests, SETUP, SLO, start=counts)
+        return run.score.attainment(run.score.met_both)
+
+    assert prefill > 1  # 14 req/s of 3000-token prompts is more than one prefill replica
+    assert (both(prefill, decode) or 0) >= 0.99
+    assert (both(prefill - 1, decode) or 0) < 0.99
+    if decode > 1:
+        assert (both(prefill, decode - 1) or 0) < 0.99

@@ -128,6 +128,7 @@ class Autoscaler:
         self.observers = tuple(observers)
         self.clock = clock
         self.log = log
+        self.keep = history
         self.history: dict[str, collections.deque[dict[str, Any]]] = {
             r.role: collections.deque(maxlen=history) for r in self.roles
         }
@@ -207,7 +208,7 @@ class Autoscaler:
     def record(self, decision: Decision, applied: bool) -> None:
         document = decision_json(decision, applied)
         self.latest[decision.role] = decision
-        self.history.setdefault(decision.role, collections.deque(maxlen=20)).append(document)
+        self.history.setdefault(decision.role, collections.deque(maxlen=self.keep)).append(document)
         self.counts[(decision.role, decision.reason)] += 1
         for observer in self.observers:
             observer(decision)

@@ -170,7 +170,13 @@ class Autoscaler:
                 hold(r, replicas[r.role].desired, Reason.SOURCE_FAILED, why, now)
                 for r in self.roles
             ]
-        return list(self.decide(observation, replicas, now))
+        # The group a role is managed under names it everywhere (metrics, KEDA's answers),
+        # whatever group the observation carried.
+        groups = {r.role: r.group for r in self.roles}
+        return [
+            dataclasses.replace(d, group=groups.get(d.role, d.group))
+            for d in self.decide(observation, replicas, now)
+        ]
 
     async def _apply(self, decision: Decision) -> tuple[Decision, bool]:
         if decision.desired == decision.current:

@@ -44,6 +44,7 @@ class Wants:
 
     wanted: dict[str, int] = field(default_factory=dict)
     seen: list[Observation] = field(default_factory=list)
+    group: str = GROUP
 
     def __call__(
         self, observation: Observation, replicas: Mapping[str, Replicas], now: float
@@ -58,7 +59,7 @@ class Wants:
             inputs = {"request_rate": rate, "ready": found.ready, "nan": float("nan")}
             detail = f"wants {want}"
             decisions.append(
-                Decision(role, GROUP, found.desired, want, (reason,), detail, now, inputs)
+                Decision(role, self.group, found.desired, want, (reason,), detail, now, inputs)
             )
         return decisions
 
@@ -287,7 +288,8 @@ def test_our_policy_restarted_keeps_the_replicas_it_finds(stack: Stack) -> None:
 
 def test_keda_mode_publishes_and_a_standby_writes_nothing(stack: Stack) -> None:
     answers = LatestDecisions({GROUP: ["prefill", "decode"]}, GROUP)
-    keda = stack.scaler(Wants({"decode": 2}), act=False, observers=[answers.update])
+    wants = Wants({"decode": 2}, group="elsewhere")  # the service names the managed group
+    keda = stack.scaler(wants, act=False, observers=[answers.update])
     stack.thread.run(keda.tick())
     answer = answers.answer("llm", "vllm-pd-decode", {"role": "decode", "group": GROUP})
     assert metric_value(answer) == 2

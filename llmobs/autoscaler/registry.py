@@ -130,7 +130,10 @@ def baseline(name: str, scenario: Scenario) -> Policy:
         name,
         baselines.BaselineSetup(
             deployment=baselines.Deployment(
-                prefill_gpus=setup.tp, decode_gpus=setup.tp, max_replicas=scenario.max_replicas
+                prefill_gpus=setup.tp,
+                decode_gpus=setup.tp,
+                max_replicas=scenario.max_replicas,
+                gpu_budget=setup.gpu_budget,
             ),
             ttft_target_s=scenario.slo.ttft,
             itl_target_s=scenario.slo.tpot,

@@ -18,11 +18,12 @@ def slo_json(slo: Slo) -> dict[str, float]:
     return {f"{k}_seconds": v for k, v in limits.items() if v is not None}
 
 
-def run_json(run: Run) -> dict[str, Any]:
+def run_json(run: Run, gpu_budget: int | None = None) -> dict[str, Any]:
     return {
         "policy": run.policy,
         **score_json(run.score),
         "gpu_hours": run.gpu_hours,
+        "time_over_budget_seconds": run.over_budget_s(gpu_budget),
         "end_seconds": run.end_s,
         "scale_actions": len(run.actions),
         "peak_replicas": {role: run.peak(role) for role in ROLES},
@@ -49,9 +50,10 @@ def document(
             "scrape_interval_seconds": setup.scrape_interval_s,
             "window_seconds": setup.window_s,
             "start": dict(setup.start),
+            "gpu_budget": setup.gpu_budget,
         },
         "slo": slo_json(slo),
-        "policies": [run_json(run) for run in runs],
+        "policies": [run_json(run, setup.gpu_budget) for run in runs],
     }
 
 

@@ -49,6 +49,7 @@ class Setup:
     quantiles: tuple[float, ...] = DEFAULT_QUANTILES
     start: Mapping[str, int] = field(default_factory=lambda: {"prefill": 1, "decode": 1})
     max_replicas: int = 64  # per role; a policy asking for more gets this many
+    gpu_budget: int | None = None  # GPUs both roles may hold together; None: no budget
     drain_s: float = 900.0  # after the last arrival, the most the run goes on
 
     def resolved(self) -> Resolved:
@@ -74,12 +75,14 @@ class Action:
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    """The cluster at one scrape: arrivals since the previous one, replicas per role."""
+    """The cluster at one scrape: arrivals since the previous one, replicas per role, and
+    GPUs held (starting, ready and draining replicas alike)."""
 
     t: float
     arrivals: int
     desired: dict[str, int]
     ready: dict[str, int]
+    gpus: int
 
 
 @dataclass
@@ -99,6 +102,13 @@ class Run:
 
     def peak(self, role: str) -> int:
         return max((t.desired.get(role, 0) for t in self.ticks), default=0)
+
+    def over_budget_s(self, budget: int | None) -> float | None:
+        """Seconds (at scrape resolution) holding more GPUs than ``budget``; None for none."""
+        if budget is None:
+            return None
+        pairs = zip(self.ticks, self.ticks[1:], strict=False)
+        return sum(b.t - a.t for a, b in pairs if a.gpus > budget)
 
 
 class Watcher:
@@ -206,6 +216,7 @@ def simulate(
                     total - arrived,
                     {r: c.desired for r, c in counts.items()},
                     {r: c.ready for r, c in counts.items()},
+                    setup.tp * sum(1 for _ in cluster.replicas.replicas()),
                 )
             )
             arrived = total

@@ -13,7 +13,7 @@ import click
 
 from llmobs import exitcodes, strictjson
 from llmobs.cli.params import NON_NEGATIVE, POSITIVE
-from llmobs.errors import ConfigError
+from llmobs.errors import ConfigError, LlmobsError
 
 if TYPE_CHECKING:
     from llmobs.autoscaler.simulate import Run, Setup
@@ -92,6 +92,13 @@ DEFAULT_SLO = "ttft=2s,tpot=50ms"
     help="Seconds between scrapes of each replica.",
 )
 @click.option(
+    "--gpu-budget",
+    type=click.IntRange(min=2),
+    default=None,
+    help="GPUs both roles may hold together: told to the policies that take one, and the "
+    "time over it reported.",
+)
+@click.option(
     "--duration",
     type=POSITIVE,
     default=None,
@@ -123,6 +130,9 @@ def simulate(**options: Any) -> None:
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exitcodes.USAGE)
+    except LlmobsError as exc:  # a run that failed (a policy's source, the engine)
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exitcodes.FAILURE)
     except KeyboardInterrupt:
         click.echo("interrupted: nothing was simulated to the end", err=True)
         sys.exit(exitcodes.INTERRUPTED)
@@ -190,6 +200,7 @@ def _simulate(**o: Any) -> None:
         scrape_interval_s=o["scrape_interval"],
         window_s=max(60.0, 2 * o["scrape_interval"]),
         start=start,
+        gpu_budget=o["gpu_budget"],
     )
     resolved = setup.resolved()  # a bad profile or TP stops here, before any run
     known = registry.registered()

@@ -15,7 +15,7 @@ TRACE = REPO / "tests" / "fixtures" / "traces" / "mooncake-conversation-head.jso
 def test_table_over_a_trace_slice_with_two_policies(tmp_path: Path) -> None:
     done = run_cli(
         "simulate", "--trace", str(TRACE), "--policy", "fixed", "--policy", "fixed:2P2D",
-        "--max-model-len", "8192", "--out", str(tmp_path / "out"),
+        "--max-model-len", "8192", "--gpu-budget", "3", "--out", str(tmp_path / "out"),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -29,6 +29,8 @@ def test_table_over_a_trace_slice_with_two_policies(tmp_path: Path) -> None:
     assert fixed["requests"] + fixed["rejected_over_context"] == doc["workload"]["requests"] == 100
     assert bigger["peak_replicas"] == {"prefill": 2, "decode": 2}
     assert bigger["gpu_hours"] > fixed["gpu_hours"]
+    assert fixed["time_over_budget_seconds"] == 0  # 2 GPUs of 3
+    assert bigger["time_over_budget_seconds"] == pytest.approx(bigger["end_seconds"], abs=5)
     pngs = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
     assert pngs == ["compare.png", "policy-fixed.png", "policy-fixed_2P2D.png"]
 

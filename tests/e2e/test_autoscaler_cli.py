@@ -1,7 +1,8 @@
 """``llmobs autoscaler`` as a user runs it: against ``llmobs sim --pd 1P1D`` with the quick
 start's targets and scale URL, the loop closed through the emulator's scale subresource (a
 load the prefill TTFT SLO cannot meet grows prefill; decode, within its SLO, stays), dry run,
-and bad input (one line, exit 2)."""
+KEDA mode (a gRPC client polling as KEDA does gets the replicas; nothing is written), and bad
+input (one line, exit 2)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import grpc
 import openai
 import yaml
 
+from llmobs.autoscaler.proto import externalscaler_pb2 as pb
+from llmobs.autoscaler.proto import externalscaler_pb2_grpc as pb_grpc
 from tests.e2e.conftest import CLIProcess, run_cli
 from tests.servers import wait_until
 
@@ -30,10 +34,10 @@ def spec_replicas(sim: str, role: str) -> int:
     return int(scale["spec"]["replicas"])
 
 
-def config(tmp_path: Path, sim: str, ttft: str, tpot: str) -> Path:
+def config(tmp_path: Path, sim: str, ttft: str, tpot: str, **sections: Any) -> Path:
     targets = [{"url": t["targets"][0], **t["labels"]} for t in fetch(f"{sim}/sim/targets")]
     path = tmp_path / "autoscaler.yaml"
-    document = {
+    document: dict[str, Any] = {
         "policy": {
             "interval_s": 0.5,
             "roles": {
@@ -45,6 +49,8 @@ def config(tmp_path: Path, sim: str, ttft: str, tpot: str) -> Path:
         "output": {"api_url": sim},
         "http": {"host": "127.0.0.1", "port": 0},
     }
+    for key, value in sections.items():
+        document[key] = {**document.get(key, {}), **value}
     path.write_text(yaml.safe_dump(document))
     return path
 
@@ -101,6 +107,49 @@ def test_dry_run_changes_nothing(tmp_path: Path) -> None:
         assert grew["reasons"][-1] == "dry_run" and grew["applied"] is False
         assert fetch(url + "/v1/decisions")["dry_run"] is True
         assert spec_replicas(sim_url, "prefill") == 1 and spec_replicas(sim_url, "decode") == 1
+    finally:
+        if scaler is not None:
+            scaler.stop()
+        sim.stop()
+
+
+def keda_replicas(address: str, role: str) -> float:
+    """One polling round as KEDA makes it: the metric spec, then the metric it names."""
+    metadata = {"scalerAddress": address, "role": role, "group": "llmobs-sim"}
+    ref = pb.ScaledObjectRef(name=f"sim-{role}", namespace="default", scalerMetadata=metadata)
+    with grpc.insecure_channel(address) as channel:
+        stub = pb_grpc.ExternalScalerStub(channel)
+        try:
+            (spec,) = stub.GetMetricSpec(ref, timeout=5).metricSpecs
+            request = pb.GetMetricsRequest(scaledObjectRef=ref, metricName=spec.metricName)
+            (value,) = stub.GetMetrics(request, timeout=5).metricValues
+        except grpc.RpcError:
+            return 0.0  # no decision yet: KEDA retries at its next poll
+    assert spec.targetSizeFloat == 1
+    return float(value.metricValueFloat)
+
+
+def test_keda_mode_answers_and_leaves_the_writing_to_keda(tmp_path: Path) -> None:
+    sim = CLIProcess("sim", "--pd", "1P1D", "--port", "0")
+    scaler: CLIProcess | None = None
+    try:
+        sim_url = sim.read_until(r"proxy \(OpenAI API\) on (http://\S+);").group(1)
+        path = config(
+            tmp_path,
+            sim_url,
+            ttft="1ms",
+            tpot="10s",
+            policy={"group": "llmobs-sim"},
+            output={"mode": "keda"},
+            grpc={"host": "127.0.0.1", "port": 0},
+        )
+        scaler = CLIProcess("autoscaler", "--config", str(path))
+        port = scaler.read_until(r"KEDA external scaler on :(\d+)").group(1)
+        address = f"127.0.0.1:{port}"
+        load(sim_url, 6)
+        wait_until(lambda: keda_replicas(address, "prefill") >= 2, 30, "KEDA told to grow")
+        assert keda_replicas(address, "decode") == 1
+        assert spec_replicas(sim_url, "prefill") == 1  # KEDA's HPA would write it, not us
     finally:
         if scaler is not None:
             scaler.stop()

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from llmobs.autoscaler.sources import PrometheusSource, PrometheusSourceConfig
 from llmobs.sim.config import EngineSettings
@@ -100,6 +101,17 @@ def test_prometheus_source_falls_back_to_the_engines_series(
         loop.run(plain.close())
 
 
+TOKEN = "prom-t0ken"
+
+
+async def guarded(request: web.Request) -> web.Response:
+    """Empty results for the right bearer token; else a 401 echoing what it was sent."""
+    sent = request.headers.get("Authorization", "")
+    if sent == f"Bearer {TOKEN}":
+        return web.json_response({"status": "success", "data": {"result": []}})
+    return web.Response(status=401, text=f"unauthorized: {sent}")
+
+
 @pytest.fixture(scope="module")
 def fake_prometheus() -> Iterator[HTTPServer]:
     routes = {
@@ -109,6 +121,7 @@ def fake_prometheus() -> Iterator[HTTPServer]:
             200, '{"status":"success","data":{"result":[{"metric":{},"value":"x"}]}}'
         ),
         "/hang/api/v1/query": hang,
+        "/auth/api/v1/query": guarded,
     }
     with HTTPServer(routes) as server:
         yield server
@@ -131,5 +144,21 @@ def test_prometheus_source_failures(
         error = failure(loop, source)
         assert error.cause == cause, error
         assert words in str(error)
+    finally:
+        loop.run(source.close())
+
+
+@pytest.mark.parametrize(("token", "cause"), [(TOKEN, "no_data"), ("wrong-t0ken", "http_status")])
+def test_prometheus_source_sends_credentials_and_never_shows_them(
+    fake_prometheus: HTTPServer, loop: LoopThread, tmp_path: Path, token: str, cause: str
+) -> None:
+    secret = tmp_path / "token"
+    secret.write_text(token)
+    url = fake_prometheus.url("/auth")
+    source = PrometheusSource(PrometheusSourceConfig(url=url, bearer_token_file=str(secret)))
+    try:
+        error = failure(loop, source)  # an empty Prometheus is no_data, not zero replicas
+        assert error.cause == cause, error
+        assert token not in str(error) and url in str(error)
     finally:
         loop.run(source.close())

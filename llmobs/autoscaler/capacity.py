@@ -4,10 +4,11 @@ Capacity is the load one ready replica carries within its SLO: prompt tokens/s f
 prefill replica (within its TTFT SLO), generated tokens/s for a decode replica (within its
 TPOT/ITL SLO). Each observation with traffic gives a bound: a window whose SLOs were met
 proves the replica sustained its load (``sustained``, the highest such load); a window in
-breach shows the load it could not carry (``breached``, the lowest such load). The estimate
-is the seed (config or sweep) kept between those bounds, or the bound seen when there is no
-seed. When a new bound contradicts the other (the workload changed: longer prompts), the
-older bound is dropped. Pure: values in, values out.
+breach shows the load it could not carry (``breached``, the lowest such load), each kept
+with its SLO ratio. The estimate is the seed (config or sweep) kept between those bounds;
+with no seed, where the line between the bounds reaches ratio 1, or the one bound seen.
+When a new bound contradicts the other (the workload changed: longer prompts), the older
+bound is dropped. Pure: values in, values out.
 """
 
 from __future__ import annotations
@@ -21,23 +22,30 @@ from llmobs.autoscaler.config import SloTarget
 
 @dataclass(frozen=True, slots=True)
 class Capacity:
-    """What is known of one role's per-replica capacity."""
+    """What is known of one role's per-replica capacity: the seed, and the bounds seen with
+    the SLO ratio (observed / target) each was seen at."""
 
     seed: float | None = None
     sustained: float | None = None
     breached: float | None = None
+    sustained_ratio: float = 1.0
+    breached_ratio: float = 1.0
 
     @property
     def estimate(self) -> float | None:
-        """The best estimate (None when nothing is known)."""
-        value = self.seed if self.seed is not None else self.sustained
-        if value is None:
-            return self.breached
-        if self.sustained is not None:
-            value = max(value, self.sustained)
-        if self.breached is not None:
-            value = min(value, self.breached)
-        return value
+        """The best estimate (None when nothing is known): the seed kept within the bounds;
+        with no seed and both bounds, where the line between them reaches ratio 1 (latency
+        grows faster than linearly with load, so that line errs on the side of less)."""
+        low, high = self.sustained, self.breached
+        if self.seed is not None:
+            value = self.seed if low is None else max(self.seed, low)
+            return value if high is None else min(value, high)
+        if low is None or high is None:
+            return low if high is None else high
+        rise = self.breached_ratio - self.sustained_ratio
+        if rise <= 0:
+            return low
+        return low + (high - low) * min(max((1.0 - self.sustained_ratio) / rise, 0.0), 1.0)
 
     @property
     def known(self) -> bool:
@@ -55,17 +63,19 @@ def learn(
     if per_replica_load is None or slo_ratio is None or per_replica_load <= 0:
         return capacity
     if slo_ratio <= 1.0:
-        sustained: float | None = max(capacity.sustained or 0.0, per_replica_load)
-        breached = capacity.breached
-        if breached is not None and sustained is not None and breached <= sustained:
-            breached = None
-        return replace(capacity, sustained=sustained, breached=breached)
+        if capacity.sustained is not None and capacity.sustained >= per_replica_load:
+            return capacity
+        out = replace(capacity, sustained=per_replica_load, sustained_ratio=slo_ratio)
+        if capacity.breached is not None and capacity.breached <= per_replica_load:
+            out = replace(out, breached=None, breached_ratio=1.0)
+        return out
     if slo_ratio > 1.0 + tolerance:
-        breached = min(capacity.breached or per_replica_load, per_replica_load)
-        sustained = capacity.sustained
-        if sustained is not None and sustained >= breached:
-            sustained = None
-        return replace(capacity, sustained=sustained, breached=breached)
+        if capacity.breached is not None and capacity.breached <= per_replica_load:
+            return capacity
+        out = replace(capacity, breached=per_replica_load, breached_ratio=slo_ratio)
+        if capacity.sustained is not None and capacity.sustained >= per_replica_load:
+            out = replace(out, sustained=None, sustained_ratio=1.0)
+        return out
     return capacity
 
 

@@ -15,20 +15,24 @@ def test_nothing_known() -> None:
     assert (Capacity().estimate, Capacity().known) == (None, False)
 
 
+S = Capacity  # for the tables
+
+
 @pytest.mark.parametrize(
     ("before", "load", "ratio", "after"),
     [
-        (Capacity(), 500.0, 0.6, Capacity(sustained=500.0)),
-        (Capacity(sustained=800.0), 500.0, 0.6, Capacity(sustained=800.0)),
-        (Capacity(sustained=500.0), 900.0, 1.0, Capacity(sustained=900.0)),
-        (Capacity(), 900.0, 1.5, Capacity(breached=900.0)),
-        (Capacity(breached=900.0), 1200.0, 2.0, Capacity(breached=900.0)),
-        (Capacity(sustained=500.0), 900.0, 1.05, Capacity(sustained=500.0)),  # in the band
-        (Capacity(sustained=500.0), 400.0, 1.5, Capacity(breached=400.0)),  # workload changed
-        (Capacity(breached=600.0), 700.0, 0.9, Capacity(sustained=700.0)),  # workload changed
-        (Capacity(sustained=500.0), None, 0.5, Capacity(sustained=500.0)),  # no load known
-        (Capacity(sustained=500.0), 900.0, None, Capacity(sustained=500.0)),  # no SLO ratio
-        (Capacity(), 0.0, 0.1, Capacity()),  # idle proves nothing
+        (S(), 500.0, 0.6, S(sustained=500.0, sustained_ratio=0.6)),
+        (S(sustained=800.0), 500.0, 0.6, S(sustained=800.0)),
+        (S(sustained=500.0), 900.0, 1.0, S(sustained=900.0, sustained_ratio=1.0)),
+        (S(), 900.0, 1.5, S(breached=900.0, breached_ratio=1.5)),
+        (S(breached=900.0), 1200.0, 2.0, S(breached=900.0)),
+        (S(sustained=500.0), 900.0, 1.05, S(sustained=500.0)),  # in the tolerance band
+        # the workload changed: the bound the new one contradicts goes
+        (S(sustained=500.0), 400.0, 1.5, S(breached=400.0, breached_ratio=1.5)),
+        (S(breached=600.0), 700.0, 0.9, S(sustained=700.0, sustained_ratio=0.9)),
+        (S(sustained=500.0), None, 0.5, S(sustained=500.0)),  # no load known
+        (S(sustained=500.0), 900.0, None, S(sustained=500.0)),  # no SLO ratio
+        (S(), 0.0, 0.1, S()),  # idle proves nothing
     ],
 )
 def test_learning(
@@ -40,16 +44,18 @@ def test_learning(
 @pytest.mark.parametrize(
     ("capacity", "estimate", "known"),
     [
-        (Capacity(seed=1000.0), 1000.0, True),
-        (Capacity(seed=1000.0, sustained=1200.0), 1200.0, True),
-        (Capacity(seed=1000.0, breached=700.0), 700.0, True),
-        (Capacity(sustained=500.0), 500.0, False),
-        (Capacity(sustained=500.0, breached=900.0), 500.0, True),
-        (Capacity(breached=900.0), 900.0, True),
+        (S(seed=1000.0), 1000.0, True),
+        (S(seed=1000.0, sustained=1200.0), 1200.0, True),
+        (S(seed=1000.0, breached=700.0), 700.0, True),
+        (S(sustained=500.0), 500.0, False),
+        (S(breached=900.0), 900.0, True),
+        # ratio 0.5 at 500, 1.5 at 900: the line reaches 1 at 700
+        (S(sustained=500.0, sustained_ratio=0.5, breached=900.0, breached_ratio=1.5), 700.0, True),
+        (S(sustained=500.0, sustained_ratio=1.0, breached=900.0, breached_ratio=3.0), 500.0, True),
     ],
 )
 def test_estimate(capacity: Capacity, estimate: float, known: bool) -> None:
-    assert (capacity.estimate, capacity.known) == (estimate, known)
+    assert (capacity.estimate, capacity.known) == (pytest.approx(estimate), known)
 
 
 def run(rate: float, ttft_ms: float, tpot_ms: float, **summary: Any) -> dict[str, Any]:

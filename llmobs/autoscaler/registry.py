@@ -47,6 +47,7 @@ class Scenario:
     requests: Sequence[VirtualRequest] = field(repr=False)
     seed: int = 0
     setup: Setup | None = None  # the simulated engine and how it is watched (None: defaults)
+    ttft_per_1k: float | None = None  # the TTFT limit grows this much per 1,000 prompt tokens
 
     def simulated(self) -> Setup:
         """The setup, or one made of the scenario's fields."""

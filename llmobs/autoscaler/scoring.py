@@ -46,7 +46,14 @@ def _meets(limit: float | None, value: float | None) -> bool:
     return limit is None or (value is not None and value <= limit)
 
 
-def score(records: Iterable[RequestRecord], slo: Slo, max_model_len: int) -> Score:
+def score(
+    records: Iterable[RequestRecord],
+    slo: Slo,
+    max_model_len: int,
+    ttft_per_1k: float | None = None,
+) -> Score:
+    """``records`` against ``slo``; with ``ttft_per_1k``, a request's TTFT limit grows by that
+    many seconds per 1,000 prompt tokens (a long prompt may take longer to its first token)."""
     judged = refused = failed = met_ttft = met_tpot = met_both = 0
     ttfts: list[float] = []
     tpots: list[float] = []
@@ -65,7 +72,10 @@ def score(records: Iterable[RequestRecord], slo: Slo, max_model_len: int) -> Sco
             ttfts.append(ttft)
         if record.output_tokens >= 2 and tpot is not None:
             tpots.append(tpot)
-        ok_ttft, ok_tpot = _meets(slo.ttft, ttft), _meets(slo.tpot, tpot)
+        limit = slo.ttft
+        if limit is not None and ttft_per_1k is not None:
+            limit += ttft_per_1k * record.prompt_tokens / 1000
+        ok_ttft, ok_tpot = _meets(limit, ttft), _meets(slo.tpot, tpot)
         met_ttft += ok_ttft
         met_tpot += ok_tpot
         met_both += ok_ttft and ok_tpot and _meets(slo.e2el, record.e2e)

@@ -12,9 +12,15 @@ from llmobs.autoscaler.simulate import ROLES, Run, Setup
 from llmobs.bench.metrics import Slo
 
 
-def slo_json(slo: Slo) -> dict[str, float]:
-    """The limits given, in seconds."""
-    limits = {"ttft": slo.ttft, "tpot": slo.tpot, "itl": slo.itl, "e2el": slo.e2el}
+def slo_json(slo: Slo, ttft_per_1k: float | None = None) -> dict[str, float]:
+    """The limits given, in seconds (and the TTFT limit's growth per 1,000 prompt tokens)."""
+    limits = {
+        "ttft": slo.ttft,
+        "ttft_per_1k_prompt_tokens": ttft_per_1k,
+        "tpot": slo.tpot,
+        "itl": slo.itl,
+        "e2el": slo.e2el,
+    }
     return {f"{k}_seconds": v for k, v in limits.items() if v is not None}
 
 
@@ -37,7 +43,11 @@ def run_json(run: Run, gpu_budget: int | None = None) -> dict[str, Any]:
 
 
 def document(
-    workload: Mapping[str, Any], setup: Setup, slo: Slo, runs: Sequence[Run]
+    workload: Mapping[str, Any],
+    setup: Setup,
+    slo: Slo,
+    runs: Sequence[Run],
+    ttft_per_1k: float | None = None,
 ) -> dict[str, Any]:
     """The whole result: what was simulated, against which SLO, and each policy's run."""
     return {
@@ -52,7 +62,7 @@ def document(
             "start": dict(setup.start),
             "gpu_budget": setup.gpu_budget,
         },
-        "slo": slo_json(slo),
+        "slo": slo_json(slo, ttft_per_1k),
         "policies": [run_json(run, setup.gpu_budget) for run in runs],
     }
 

@@ -183,9 +183,11 @@ def simulate(
     slo: Slo,
     *,
     start: Mapping[str, int] | None = None,
+    ttft_per_1k: float | None = None,
 ) -> Run:
     """Run ``requests`` through a PD cluster (``start`` replicas, else the setup's) that
-    ``policy`` resizes; score the requests against ``slo`` and bill the replicas."""
+    ``policy`` resizes; score the requests against ``slo`` (the TTFT limit growing by
+    ``ttft_per_1k`` seconds per 1,000 prompt tokens, when given) and bill the replicas."""
     cpu = time.process_time()
     resolved = setup.resolved()
     cluster = VirtualCluster(resolved, dict(start or setup.start), cold_start_s=setup.cold_start_s)
@@ -235,7 +237,7 @@ def simulate(
     records = list(cluster.records.values())
     return Run(
         policy=policy.name,
-        score=score(records, slo, resolved.max_model_len),
+        score=score(records, slo, resolved.max_model_len, ttft_per_1k),
         gpu_hours=gpu_hours(billed, setup.tp, cluster.now),
         end_s=cluster.now,
         actions=actions,

@@ -16,7 +16,7 @@ from llmobs.cli.params import NON_NEGATIVE, POSITIVE
 from llmobs.errors import ConfigError, LlmobsError
 
 if TYPE_CHECKING:
-    from llmobs.autoscaler.simulate import Run, Setup
+    from llmobs.autoscaler.simulate import Run
     from llmobs.bench.metrics import Slo
 
 DEFAULT_SLO = "ttft=2s,tpot=50ms"
@@ -92,6 +92,13 @@ DEFAULT_SLO = "ttft=2s,tpot=50ms"
     help="Seconds between scrapes of each replica.",
 )
 @click.option(
+    "--ttft-per-1k",
+    type=POSITIVE,
+    default=None,
+    metavar="SECONDS",
+    help="Each request's TTFT limit grows by SECONDS per 1,000 prompt tokens.",
+)
+@click.option(
     "--gpu-budget",
     type=click.IntRange(min=2),
     default=None,
@@ -163,10 +170,12 @@ def _simulate(**o: Any) -> None:
         return
     if (o["trace"] is None) == (o["pattern"] is None):
         raise ConfigError("give --trace FILE or --pattern NAME (one of them)")
-    from llmobs.autoscaler import registry, simulate, workloads
+    from llmobs.autoscaler import registry, simreport, simulate, workloads
     from llmobs.sim.cluster import parse_pd
 
     slo = _slo(o["slo"])
+    if o["ttft_per_1k"] is not None and slo.ttft is None:
+        raise ConfigError("--ttft-per-1k grows the TTFT limit: give one in --slo (ttft=...)")
     if o["pattern"] is not None:
         spec = workloads.pattern(o["pattern"])
         default_start = {"prefill": spec.start[0], "decode": spec.start[1]}
@@ -216,28 +225,29 @@ def _simulate(**o: Any) -> None:
         requests=requests,
         seed=o["seed"],
         setup=setup,
+        ttft_per_1k=o["ttft_per_1k"],
     )
     policies = [registry.build(name, scenario, known) for name in names]
     runs: list[Run] = []
     for policy in policies:
         click.echo(f"simulating {policy.name} over {len(requests)} requests ...", err=True)
         runs.append(
-            simulate.simulate(policy, requests, setup, slo, start=getattr(policy, "start", None))
+            simulate.simulate(
+                policy,
+                requests,
+                setup,
+                slo,
+                start=getattr(policy, "start", None),
+                ttft_per_1k=o["ttft_per_1k"],
+            )
         )
-    _emit(workload, setup, slo, runs, o["out"], o["as_json"])
+    doc = simreport.document(workload, setup, slo, runs, o["ttft_per_1k"])
+    _emit(doc, slo, runs, o["out"], o["as_json"])
 
 
-def _emit(
-    workload: dict[str, Any],
-    setup: Setup,
-    slo: Slo,
-    runs: list[Run],
-    out: Path | None,
-    as_json: bool,
-) -> None:
+def _emit(doc: dict[str, Any], slo: Slo, runs: list[Run], out: Path | None, as_json: bool) -> None:
     from llmobs.autoscaler import simreport
 
-    doc = simreport.document(workload, setup, slo, runs)
     if out is not None:
         from llmobs.autoscaler import simplots
 

@@ -198,3 +198,17 @@ def test_the_static_baseline_is_the_cheapest_fixed_deployment_in_hindsight() -> 
     assert (both(prefill - 1, decode) or 0) < 0.99
     if decode > 1:
         assert (both(prefill, decode - 1) or 0) < 0.99
+
+
+def test_a_ttft_limit_per_1k_prompt_tokens_judges_each_request_by_its_length() -> None:
+    requests = workloads.from_trace(TRACE, seed=1)
+    fixed = FixedPolicy("fixed", {"prefill": 2, "decode": 1})
+    flat = simulate(fixed, requests, SETUP, SLO)
+    grown = simulate(fixed, requests, SETUP, SLO, ttft_per_1k=0.5)
+    expected = sum(
+        1
+        for r in grown.records
+        if r.ttft is not None and r.ttft <= 2.0 + 0.5 * r.prompt_tokens / 1000
+    )
+    assert grown.score.met_ttft == expected > flat.score.met_ttft
+    assert grown.score.met_tpot == flat.score.met_tpot

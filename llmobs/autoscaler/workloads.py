@@ -91,8 +91,9 @@ def _bursts(base: float, high: float, every_s: float, length_s: float) -> Callab
     return rate
 
 
-# Sized for the emulator's Llama-3.1-8B on one H100 (about 10 req/s of 3000-token prompts per
-# prefill replica): every pattern needs more than one replica of each role at its peak.
+# Sized for the emulator's Llama-3.1-8B on one H100 (one prefill replica carries about 20k
+# prompt tokens/s, one decode replica a few hundred concurrent long answers): at its peak,
+# every pattern needs several replicas of the role it stresses.
 PATTERNS: dict[str, Pattern] = {
     p.name: p
     for p in (
@@ -108,38 +109,39 @@ PATTERNS: dict[str, Pattern] = {
         ),
         Pattern(
             "sinusoid",
-            "diurnal-like: 1-12 req/s over a 1200 s period, ISL/OSL 2000/200",
-            sinusoid(1.0, 12.0, 1200.0),
-            12.0,
+            "diurnal-like: 2-24 req/s over a 1200 s period, ISL/OSL 2000/200",
+            sinusoid(2.0, 24.0, 1200.0),
+            24.0,
             2000,
             200,
             2400.0,
         ),
         Pattern(
             "steps",
-            "steps of 2, 10, 4, 14, 2 req/s, 300 s each, ISL/OSL 2000/200",
-            steps(((0, 2.0), (300, 10.0), (600, 4.0), (900, 14.0), (1200, 2.0))),
-            14.0,
+            "steps of 4, 20, 8, 28, 4 req/s, 300 s each, ISL/OSL 2000/200",
+            steps(((0, 4.0), (300, 20.0), (600, 8.0), (900, 28.0), (1200, 4.0))),
+            28.0,
             2000,
             200,
             1500.0,
         ),
         Pattern(
             "bursts",
-            "2 req/s with 60 s bursts of 16 req/s every 400 s, ISL/OSL 1000/300",
-            _bursts(2.0, 16.0, 400.0, 60.0),
-            16.0,
+            "4 req/s with 60 s bursts of 40 req/s every 400 s, ISL/OSL 1000/300",
+            _bursts(4.0, 40.0, 400.0, 60.0),
+            40.0,
             1000,
             300,
             1600.0,
         ),
         Pattern(
             "ramp",
-            "1 up to 14 req/s over 900 s, 300 s there, back to 1 over 600 s; ISL/OSL 4000/100",
-            ramp(((0, 1.0), (900, 14.0), (1200, 14.0), (1800, 1.0))),
-            14.0,
-            4000,
-            100,
+            "decode-heavy: 1 up to 24 req/s over 900 s, 300 s there, back to 1 over 600 s; "
+            "ISL/OSL 500/1500",
+            ramp(((0, 1.0), (900, 24.0), (1200, 24.0), (1800, 1.0))),
+            24.0,
+            500,
+            1500,
             1800.0,
         ),
     )

@@ -1,0 +1,130 @@
+"""The autoscaler evaluation table (docs/autoscaling.md): every registered policy over every
+workload in virtual time, as ``llmobs simulate`` runs them.
+
+Workloads: each synthetic pattern (``llmobs simulate --list``; ``dynamo`` is Dynamo's planner
+benchmark, where the fixed 2P2D it was compared with joins) and the one-hour Mooncake trace.
+Per policy: attainment of both SLOs, TTFT/TPOT p99, GPU-hours, scale actions, peak replicas.
+Then the goal, per workload: ours (``llmobs``) at >= 99% of both SLOs with fewer GPU-hours
+than every baseline that also reaches it; a baseline that misses, by how much.
+
+    .venv/bin/python benchmarks/autoscaling_eval.py [--quick] [--only NAME] [--trace F] [--json F]
+
+``--quick`` takes the first 10 minutes of each workload (minutes of CPU instead of an hour).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from llmobs import strictjson
+from llmobs.autoscaler import registry, simreport, workloads
+from llmobs.autoscaler.simulate import Run, Setup, simulate
+from llmobs.bench.metrics import parse_slo
+from llmobs.sim.virtual import VirtualRequest
+
+TRACE = Path(__file__).resolve().parents[2] / "shared" / "traces" / "mooncake-conversation.jsonl"
+SLO = parse_slo("ttft=2s,tpot=50ms")
+OURS = "llmobs"
+GOAL = 0.99
+
+
+def both(run: Run) -> float:
+    return run.score.attainment(run.score.met_both) or 0.0
+
+
+def evaluate(
+    name: str, requests: list[VirtualRequest], setup: Setup, extra: list[str]
+) -> list[Run]:
+    known = registry.registered()
+    scenario = registry.Scenario(
+        slo=SLO,
+        start=setup.start,
+        gpus_per_replica=setup.tp,
+        cold_start_s=setup.cold_start_s,
+        model=setup.model,
+        hardware=setup.hardware,
+        max_replicas=setup.max_replicas,
+        requests=requests,
+        setup=setup,
+    )
+    runs = []
+    for policy_name in [*sorted(p for p in known if p != registry.FIXED), *extra]:
+        policy = registry.build(policy_name, scenario, known)
+        print(f"  {name}: {policy.name} ...", flush=True)
+        start = getattr(policy, "start", None)
+        runs.append(simulate(policy, requests, setup, SLO, start=start))
+    return runs
+
+
+def verdict(runs: list[Run]) -> str:
+    ours = next((r for r in runs if r.policy == OURS), None)
+    if ours is None:
+        return "ours not registered"
+    met = [r for r in runs if r is not ours and both(r) >= GOAL]
+    lines = []
+    if both(ours) < GOAL:
+        lines.append(f"ours MISSES: {both(ours):.1%} of both SLOs")
+    cheaper = [r for r in met if r.gpu_hours <= ours.gpu_hours]
+    lines.append(
+        "ours is the cheapest that meets 99%"
+        if both(ours) >= GOAL and not cheaper
+        else "as cheap or cheaper and meeting 99%: "
+        + ", ".join(f"{r.policy} ({r.gpu_hours:.2f})" for r in cheaper)
+    )
+    for r in runs:
+        if r is not ours and both(r) < GOAL:
+            lines.append(f"{r.policy} misses by {(GOAL - both(r)) * 100:.1f} points")
+    return "; ".join(lines)
+
+
+def markdown(name: str, runs: list[Run]) -> str:
+    out = [
+        f"### {name}",
+        "",
+        "| policy | both SLOs | TTFT p99 | TPOT p99 | GPU-h | actions | peak P/D |",
+    ]
+    out.append("|---|---|---|---|---|---|---|")
+    for r in runs:
+        ttft, tpot = r.score.ttft.percentiles.get(99.0), r.score.tpot.percentiles.get(99.0)
+        out.append(
+            f"| {r.policy} | {both(r):.1%} | {'-' if ttft is None else f'{ttft:.2f} s'} "
+            f"| {'-' if tpot is None else f'{tpot * 1000:.0f} ms'} | {r.gpu_hours:.2f} "
+            f"| {len(r.actions)} | {r.peak('prefill')}/{r.peak('decode')} |"
+        )
+    out += ["", verdict(runs), ""]
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="the first 10 minutes of each")
+    parser.add_argument("--trace", type=Path, default=TRACE)
+    parser.add_argument("--json", type=Path, default=None, help="also write every run here")
+    parser.add_argument("--only", default=None, help="one workload: a pattern or 'mooncake'")
+    args = parser.parse_args()
+    duration = 600.0 if args.quick else None
+    setup = Setup()
+    docs: dict[str, Any] = {}
+    sections = []
+    for spec in workloads.PATTERNS.values():
+        if args.only not in (None, spec.name):
+            continue
+        requests = workloads.synthesize(spec, seed=0, duration_s=duration)
+        extra = ["fixed:2P2D"] if spec.name == "dynamo" else []
+        runs = evaluate(spec.name, requests, setup, extra)
+        sections.append(markdown(f"{spec.name}: {spec.description}", runs))
+        docs[spec.name] = [simreport.run_json(r) for r in runs]
+    if args.only in (None, "mooncake"):
+        requests = workloads.from_trace(args.trace, seed=0, duration_s=duration)
+        runs = evaluate("mooncake", requests, setup, [])
+        sections.append(markdown(f"Mooncake conversation trace ({len(requests):,} requests)", runs))
+        docs["mooncake"] = [simreport.run_json(r) for r in runs]
+    print("\n".join(sections))
+    if args.json is not None:
+        strictjson.write(args.json, docs)
+
+
+if __name__ == "__main__":
+    main()

@@ -5,8 +5,10 @@ roles, cold starts, draining). The policy sees only what it would see in product
 ``scrape_interval_s`` each serving replica's ``/metrics`` body is read by the exporter's own
 code (``TargetState``: the engine catalog, counters carried over restarts, the role window),
 and when the policy's ``interval_s`` comes round the exporter's role aggregation
-(``roles.aggregate``) turns what was scraped into an ``Observation``. The replicas it asks
-for are set at once and serve after the cold start; removed ones drain. Time is the
+(``roles.aggregate``) turns what was scraped into an ``Observation``. Every replica is
+scraped at the same instant (no jitter), from when it serves (a pod watch listing ready
+pods). The replicas a policy asks for are set at once and serve after the cold start;
+removed ones drain. Time is the
 cluster's: ``now`` given to a policy is wall time (the observation's clock), seconds since
 the epoch of the virtual cluster. No I/O; one run takes CPU seconds, not the workload's time.
 """

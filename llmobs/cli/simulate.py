@@ -14,6 +14,7 @@ import click
 from llmobs import exitcodes, strictjson
 from llmobs.cli.params import NON_NEGATIVE, POSITIVE
 from llmobs.errors import ConfigError, LlmobsError
+from llmobs.interrupts import noted, terminate_as_interrupt
 
 if TYPE_CHECKING:
     from llmobs.autoscaler.simulate import Run
@@ -133,7 +134,8 @@ def simulate(**options: Any) -> None:
       llmobs simulate --trace ../shared/traces/mooncake-conversation.jsonl --duration 600 --json
     """
     try:
-        _simulate(**options)
+        with terminate_as_interrupt():
+            _simulate(**options)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exitcodes.USAGE)
@@ -141,6 +143,7 @@ def simulate(**options: Any) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exitcodes.FAILURE)
     except KeyboardInterrupt:
+        noted()
         click.echo("interrupted: nothing was simulated to the end", err=True)
         sys.exit(exitcodes.INTERRUPTED)
 

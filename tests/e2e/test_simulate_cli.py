@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
 
 from tests import strictjson
-from tests.e2e.conftest import REPO, run_cli
+from tests.e2e.conftest import REPO, CLIProcess, run_cli
 
 TRACE = REPO / "tests" / "fixtures" / "traces" / "mooncake-conversation-head.jsonl"
 
@@ -75,3 +76,12 @@ def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...], message: str) -
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_mid_run_is_an_interrupt(sig: int) -> None:
+    process = CLIProcess("simulate", "--pattern", "dynamo", "--policy", "fixed")
+    process.read_until("simulating fixed")
+    code, output = process.stop(sig)
+    assert code == 130, output
+    assert "interrupted" in output and "Traceback" not in output

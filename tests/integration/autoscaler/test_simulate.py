@@ -212,3 +212,23 @@ def test_a_ttft_limit_per_1k_prompt_tokens_judges_each_request_by_its_length() -
     )
     assert grown.score.met_ttft == expected > flat.score.met_ttft
     assert grown.score.met_tpot == flat.score.met_tpot
+
+
+@given(st.floats(0, 50), st.floats(0, 50), st.floats(1, 5000), st.floats(0, 1e5))
+def test_a_sinusoid_starts_at_its_low_and_stays_within_its_band(
+    a: float, b: float, period: float, t: float
+) -> None:
+    low, high = min(a, b), max(a, b)
+    rate = workloads.sinusoid(low, high, period)
+    assert rate(0.0) == pytest.approx(low)
+    assert rate(period / 2) == pytest.approx(high)
+    assert low - 1e-9 <= rate(t) <= high + 1e-9
+
+
+def test_steps_and_ramps_are_their_tables() -> None:
+    step = workloads.steps([(0, 2.0), (10, 5.0)])
+    assert (step(0), step(9.9), step(10), step(1e6)) == (2.0, 2.0, 5.0, 5.0)
+    up = workloads.ramp([(0, 1.0), (10, 11.0), (20, 11.0)])
+    assert (up(-1), up(5), up(15), up(99)) == (1.0, 6.0, 11.0, 11.0)
+    for spec in workloads.PATTERNS.values():  # the thinning bound holds
+        assert all(spec.rate(t) <= spec.peak for t in range(0, int(spec.duration_s), 7))

@@ -4,7 +4,7 @@ where replicas are read and set, leader election, and the HTTP and gRPC listener
 The file (every key described; unknown keys are errors)::
 
     policy: {group: vllm-pd, roles: {prefill: {slo: {ttft: {p90: 1s}}}, ...}, gpu_budget: 16}
-    source: {kind: exporter, url: http://llmobs-exporter:9400}   # or kind: scrape (targets)
+    source: {kind: exporter, url: http://llmobs-exporter:9400}   # or kind: scrape | prometheus
     output: {mode: keda, kind: RoleBasedGroupScalingAdapter, namespace: llm}
     leader_election: {namespace: llmobs, lease: llmobs-autoscaler}
     http: {host: 0.0.0.0, port: 9401}
@@ -31,6 +31,7 @@ from llmobs.autoscaler.config import AutoscalerConfig
 from llmobs.autoscaler.model import Decision, Source
 from llmobs.autoscaler.service import Autoscaler, Managed, stderr_line
 from llmobs.autoscaler.sources.exporter import ExporterSource, ExporterSourceConfig
+from llmobs.autoscaler.sources.prometheus import PrometheusSource, PrometheusSourceConfig
 from llmobs.autoscaler.sources.scrape import ScrapeSource, ScrapeSourceConfig
 from llmobs.config import StrictModel, read_yaml, validate
 from llmobs.errors import ConfigError
@@ -99,7 +100,9 @@ class Grpc(StrictModel):
     tls: GrpcTls | None = Field(None, description="TLS; plaintext when absent.")
 
 
-SourceConfig = Annotated[ExporterSourceConfig | ScrapeSourceConfig, Field(discriminator="kind")]
+SourceConfig = Annotated[
+    ExporterSourceConfig | ScrapeSourceConfig | PrometheusSourceConfig, Field(discriminator="kind")
+]
 
 
 class Settings(StrictModel):
@@ -146,6 +149,8 @@ def make_source(settings: Settings) -> Source:
     """Raises ConfigError: a secret file cannot be read."""
     if isinstance(settings.source, ExporterSourceConfig):
         return ExporterSource(settings.source)
+    if isinstance(settings.source, PrometheusSourceConfig):
+        return PrometheusSource(settings.source)
     return ScrapeSource(settings.source)
 
 

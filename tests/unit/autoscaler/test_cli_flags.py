@@ -138,3 +138,17 @@ def test_bad_config_says_what_to_fix(
         path.write_text(file)
     with pytest.raises(ConfigError, match=says):
         merge(options(**flags), path)
+
+
+def test_a_file_can_name_prometheus_as_the_source(tmp_path: Path) -> None:
+    from llmobs.autoscaler.app import make_source
+    from llmobs.autoscaler.sources.prometheus import PrometheusSource
+
+    path = tmp_path / "autoscaler.yaml"
+    path.write_text(
+        "policy:\n  roles:\n    decode: {slo: {tpot: {p90: 40ms}}}\n"
+        "source: {kind: prometheus, url: http://127.0.0.1:9090}\n"
+    )
+    settings = merge(options(), path)
+    assert settings.source.kind == "prometheus"
+    assert isinstance(make_source(settings), PrometheusSource)

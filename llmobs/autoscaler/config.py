@@ -135,7 +135,7 @@ class RoleConfig(StrictModel):
     )
     gpus_per_replica: PositiveInt = Field(1, description="GPUs one replica holds.")
     kv_usage_limit: float | None = Field(
-        0.9, gt=0, le=1, description="Decode: mean KV-cache usage above this scales up."
+        0.8, gt=0, le=1, description="Decode: mean KV-cache usage above this scales up."
     )
     waiting_limit: NonNegativeFloat | None = Field(
         None, description="Decode: waiting requests per replica above this scale up."

@@ -188,9 +188,11 @@ def _busy(
     size = None if tokens is None or rate <= 0 else tokens / rate
     sizes = forecast.observe(forecaster, state.isl if prefill else state.osl, now, size)
     state = replace(state, isl=sizes) if prefill else replace(state, osl=sizes)
-    capacity = learn(
-        state.capacity, None if tokens is None else tokens / ready, ratio, role.tolerance
-    )
+    # Decode capacity is also what fits in KV: usage over its limit bounds it as a breach.
+    kv, limit = item.kv_cache_usage_ratio.mean, role.kv_usage_limit
+    full = 0.0 if prefill or kv is None or limit is None else kv / limit
+    pressure, band = (full, 0.0) if full > 1.0 and full > ratio else (ratio, role.tolerance)
+    capacity = learn(state.capacity, None if tokens is None else tokens / ready, pressure, band)
     state = replace(state, capacity=capacity)
     horizon = role.cold_start_s + interval_s
     rate_f, size_f = forecast.predict(state.rate, horizon), forecast.predict(sizes, horizon)
@@ -205,7 +207,8 @@ def _busy(
         kv_usage=item.kv_cache_usage_ratio.mean,
         waiting=item.requests_waiting,
     )
-    want, reasons, detail = _reactive(role, kind, item, ratio, ready)
+    sized = predicted if capacity.known else None
+    want, reasons, detail = _reactive(role, kind, item, ratio, ready, sized)
     if capacity.known and predicted is not None and predicted > max(want, current):
         why = f"forecast {demand:.4g}/s over {horizon:g}s at {cap:.4g}/s per replica"
         want, reasons, detail = predicted, (Reason.PREDICTED_LOAD, *reasons), why
@@ -223,12 +226,16 @@ def _busy(
 
 
 def _reactive(
-    role: RoleConfig, kind: str, item: RoleObservation, ratio: float, n: int
+    role: RoleConfig, kind: str, item: RoleObservation, ratio: float, n: int, sized: int | None
 ) -> tuple[int, tuple[Reason, ...], str]:
-    """The replicas the reactive signals ask for (``n`` when none is beyond its limit)."""
+    """The replicas the reactive signals ask for (``n`` when none is beyond its limit). A
+    breach asks for what the capacity (``sized``, once known: this breach bounds it) says
+    the load needs, else for ``n`` times the SLO ratio (latency grows faster than load, so
+    the ratio overshoots: the capacity, when there is one, is the better measure)."""
     found: list[tuple[int, Reason, str]] = []
     if ratio > 1 + role.tolerance:
-        found.append((max(n + 1, _ceil(n * ratio)), Reason.SLO_BREACH, f"SLO ratio {ratio:.2f}"))
+        want = _ceil(n * ratio) if sized is None else sized
+        found.append((max(n + 1, want), Reason.SLO_BREACH, f"SLO ratio {ratio:.2f}"))
     kv = item.kv_cache_usage_ratio.mean
     if (
         kind != names.ROLE_PREFILL

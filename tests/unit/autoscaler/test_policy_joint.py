@@ -7,6 +7,8 @@ import itertools
 import random
 from typing import Any
 
+import pytest
+
 from llmobs.autoscaler.config import AutoscalerConfig
 from llmobs.autoscaler.model import Reason, Replicas
 from llmobs.autoscaler.policy import OurPolicy
@@ -100,8 +102,16 @@ def test_last_value_forecast_does_not_extrapolate() -> None:
 def test_capacity_learned_from_a_breach_sizes_the_next_decisions() -> None:
     cfg = config()
     got, state = run(observation(P(ttft=2.0, prompt=3000.0), D()), replicas(), cfg)
-    assert got["prefill"].desired == 4
+    # the breach bounds the capacity at 1500/s a replica: one more replica, not 2 x ratio 2
+    assert (got["prefill"].desired, got["prefill"].reason) == (3, R.SLO_BREACH)
     assert state.roles["prefill"].capacity.breached == 1500.0
+    calm = {"ttft": 0.5, "prompt": 3000.0, "ready": 3}
+    obs = observation(P(t=T0 + 15, **calm), D(t=T0 + 15), t=T0 + 15)
+    got, state = run(obs, replicas(p=(3, 3)), cfg, T0 + 15, state)
+    # 3000/s over 3 within SLO: 1000/s sustained at ratio 0.5, 1500/s breached at ratio 2;
+    # the line between reaches ratio 1 at 1000 + 500/3
+    assert got["prefill"].inputs["capacity"] == pytest.approx(1000 + 500 / 3)
+    assert (got["prefill"].desired, got["prefill"].reason) == (3, R.WITHIN_SLO)
 
 
 def decode_plant(load: float, n: int, capacity: float = 1000.0) -> dict[str, float]:
@@ -153,7 +163,8 @@ def test_falling_load_is_followed_down_and_rising_load_up() -> None:
     history = loop(cfg, loads, start=2)
     # 4000 tokens/s: 5 replicas at the 0.8 margin; 800: one. Down one step at a time.
     assert (history[40], history[100], history[-1]) == (5, 1, 5)
-    assert turns(history[:101]) == ["up"] + ["down"] * 5
+    fall = turns(history[:101])
+    assert fall[fall.index("down") :] == ["down"] * 4 and "down" not in fall[: fall.index("down")]
     # The step up overshoots while the trend follows it, then settles: never up again.
     rise = turns(history[100:])
     assert "up" not in rise[rise.index("down") :]

@@ -11,7 +11,9 @@ import pytest
 
 from llmobs.autoscaler.config import AutoscalerConfig
 from llmobs.autoscaler.model import Reason, Replicas
-from llmobs.autoscaler.policy import OurPolicy
+from llmobs.autoscaler.policy import OurPolicy, decide
+from llmobs.autoscaler.registry import Scenario, registered
+from llmobs.bench.metrics import Slo
 from tests.unit.autoscaler.build import T0, config, observation, replicas, role
 from tests.unit.autoscaler.test_policy import D, P, aged, run
 
@@ -168,3 +170,33 @@ def test_falling_load_is_followed_down_and_rising_load_up() -> None:
     # The step up overshoots while the trend follows it, then settles: never up again.
     rise = turns(history[100:])
     assert "up" not in rise[rise.index("down") :]
+
+
+def test_decide_is_pure() -> None:
+    cfg = config(gpu_budget=6)
+    obs, reps, state = observation(P(ttft=2.0), D(tpot=0.01)), replicas(d=(4, 4)), aged(cfg)
+    first = decide(obs, reps, state, cfg, T0)
+    assert decide(obs, reps, state, cfg, T0) == first
+    assert state == aged(cfg)
+
+
+def test_our_policy_for_the_simulator_and_the_service() -> None:
+    scenario = Scenario(
+        slo=Slo(ttft=2.0, tpot=0.05),
+        start={"prefill": 1, "decode": 1},
+        gpus_per_replica=2,
+        cold_start_s=30.0,
+        model="m",
+        hardware="h",
+        max_replicas=16,
+        requests=(),
+    )
+    policy = registered()["llmobs"](scenario)
+    assert isinstance(policy, OurPolicy)
+    prefill = policy.config.roles["prefill"]
+    assert prefill.targets()[0].seconds == pytest.approx(2.0 / 1.1, rel=1e-6)
+    assert (prefill.cold_start_s, prefill.gpus_per_replica, prefill.max_replicas) == (30, 2, 16)
+    obs = observation(P(ttft=4.0), D())
+    assert policy.step(obs, replicas(), T0) == {"prefill": 5, "decode": 2}  # 2 x 4 / 1.82
+    decisions = policy(obs, replicas(), T0 + 15)  # the service's Decide: the decisions
+    assert [d.role for d in decisions] == ["prefill", "decode"]

@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from llmobs.autoscaler.config import SloTarget
+from llmobs import names
+from llmobs.autoscaler.config import AutoscalerConfig, SloTarget
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,3 +137,17 @@ def from_sweep(
         if output is not None and _meets(point, targets, {"tpot_seconds", "itl_seconds"}):
             decode = max(decode or 0.0, output)
     return (prefill or None, decode or None)
+
+
+def seeded(
+    config: AutoscalerConfig, document: Mapping[str, Any], prompt_tokens: float | None = None
+) -> AutoscalerConfig:
+    """``config`` with each role's ``capacity`` seeded from an ``llmbench sweep`` document
+    (a role that sets its own keeps it; one the sweep cannot seed stays unseeded)."""
+    roles = {}
+    for name, role in config.roles.items():
+        prefill, decode = from_sweep(document, role.targets(), prompt_tokens)
+        seed = prefill if config.kind(name) == names.ROLE_PREFILL else decode
+        keep = role.capacity is not None or seed is None
+        roles[name] = role if keep else role.model_copy(update={"capacity": seed})
+    return config.model_copy(update={"roles": roles})

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from llmobs.autoscaler.capacity import Capacity, from_sweep, learn
-from llmobs.autoscaler.config import RoleConfig
+from llmobs.autoscaler.capacity import Capacity, from_sweep, learn, seeded
+from llmobs.autoscaler.config import AutoscalerConfig, RoleConfig
 from llmobs.bench.sweep import failed_point, point
 
 
@@ -118,3 +118,18 @@ def test_saturated_points_are_not_used() -> None:
 def test_nothing_met() -> None:
     slo = targets(ttft={"p90": "10ms"}, tpot={"p90": "1ms"})
     assert from_sweep(sweep(), slo, prompt_tokens=3000) == (None, None)
+
+
+def test_a_config_seeded_from_a_sweep() -> None:
+    cfg = AutoscalerConfig.model_validate(
+        {
+            "roles": {
+                "prefill": {"slo": {"ttft": {"p90": "1s"}}},
+                "decode": {"slo": {"tpot": {"p90": "50ms"}}},
+                "mixed": {"kind": "both", "slo": {"tpot": {"p90": "50ms"}}, "capacity": 5},
+            }
+        }
+    )
+    out = seeded(cfg, sweep(), prompt_tokens=3000)
+    assert [out.roles[r].capacity for r in ("prefill", "decode", "mixed")] == [12000, 600, 5]
+    assert seeded(cfg, sweep()).roles["prefill"].capacity is None  # no prompt length

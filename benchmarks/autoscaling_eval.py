@@ -67,12 +67,11 @@ def verdict(runs: list[Run]) -> str:
     if both(ours) < GOAL:
         lines.append(f"ours MISSES: {both(ours):.1%} of both SLOs")
     cheaper = [r for r in met if r.gpu_hours <= ours.gpu_hours]
-    lines.append(
-        "ours is the cheapest that meets 99%"
-        if both(ours) >= GOAL and not cheaper
-        else "as cheap or cheaper and meeting 99%: "
-        + ", ".join(f"{r.policy} ({r.gpu_hours:.2f})" for r in cheaper)
-    )
+    if cheaper:
+        listed = ", ".join(f"{r.policy} ({r.gpu_hours:.2f})" for r in cheaper)
+        lines.append(f"as cheap or cheaper and meeting 99%: {listed}")
+    elif both(ours) >= GOAL:
+        lines.append("ours is the cheapest that meets 99%")
     for r in runs:
         if r is not ours and both(r) < GOAL:
             lines.append(f"{r.policy} misses by {(GOAL - both(r)) * 100:.1f} points")

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import sys
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
 
 from llmobs import exitcodes
 from llmobs.errors import ConfigError, LlmobsError
+from llmobs.interrupts import terminate_as_interrupt
 
 
 def _pair(text: str, flag: str, example: str) -> tuple[str, str]:
@@ -110,10 +109,6 @@ def merge(options: dict[str, Any], config_path: Path | None) -> Any:
     return validate(app.Settings, data, where)
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 @click.command()
 @click.option(
     "--config",
@@ -184,9 +179,8 @@ def autoscaler(config_path: Path | None, dry_run: bool, **options: Any) -> None:
             f"({mode})"
         )
 
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        with contextlib.suppress(KeyboardInterrupt):
+    try:  # SIGTERM as Ctrl-C: asyncio cancels the loop, which closes what it opened
+        with terminate_as_interrupt(), contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(settings, dry_run=dry_run, ready=ready))
     except ConfigError as exc:  # a port in use, a TLS or secret file, the Kubernetes client
         click.echo(f"error: {exc}", err=True)

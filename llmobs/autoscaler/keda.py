@@ -39,7 +39,7 @@ from grpc_health.v1.health import aio as health_aio
 
 from llmobs.autoscaler.model import Decision
 from llmobs.autoscaler.proto import externalscaler_pb2 as pb
-from llmobs.autoscaler.proto import externalscaler_pb2_grpc as pb_grpc
+from llmobs.autoscaler.proto import service as pb_service
 from llmobs.errors import LlmobsError
 
 SERVICE = "externalscaler.ExternalScaler"
@@ -277,7 +277,7 @@ class KedaServer:
         if self._server is not None:
             raise RuntimeError("the KEDA server is started already")
         server = grpc.aio.server()
-        pb_grpc.add_ExternalScalerServicer_to_server(self.scaler, server)
+        pb_service.add_to_server(self.scaler, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         if self._tls is None:
             port = server.add_insecure_port(self._address)

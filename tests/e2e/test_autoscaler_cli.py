@@ -17,7 +17,7 @@ import openai
 import yaml
 
 from llmobs.autoscaler.proto import externalscaler_pb2 as pb
-from llmobs.autoscaler.proto import externalscaler_pb2_grpc as pb_grpc
+from llmobs.autoscaler.proto.service import ExternalScalerStub
 from tests.e2e.conftest import CLIProcess, run_cli
 from tests.servers import wait_until
 
@@ -118,7 +118,7 @@ def keda_replicas(address: str, role: str) -> float:
     metadata = {"scalerAddress": address, "role": role, "group": "llmobs-sim"}
     ref = pb.ScaledObjectRef(name=f"sim-{role}", namespace="default", scalerMetadata=metadata)
     with grpc.insecure_channel(address) as channel:
-        stub = pb_grpc.ExternalScalerStub(channel)
+        stub = ExternalScalerStub(channel)
         try:
             (spec,) = stub.GetMetricSpec(ref, timeout=5).metricSpecs
             request = pb.GetMetricsRequest(scaledObjectRef=ref, metricName=spec.metricName)

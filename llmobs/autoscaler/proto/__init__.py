@@ -1,3 +1,4 @@
 """KEDA's external-scaler protocol: ``externalscaler.proto`` and the Python generated from it
-(``externalscaler_pb2``, ``externalscaler_pb2_grpc``; regenerate with
-``python -m llmobs.autoscaler.proto.generate``, never edit them by hand)."""
+(``externalscaler_pb2``: the messages; regenerate with ``python -m
+llmobs.autoscaler.proto.generate``, never edit it by hand), and the service's wiring,
+``service``."""

@@ -12,7 +12,9 @@ from pathlib import Path
 PROTO = Path(__file__).with_name("externalscaler.proto")
 # The folder that holds ``llmobs/``: protoc names files (and their imports) relative to it.
 CHECKOUT = PROTO.parents[3]
-GENERATED = ("externalscaler_pb2.py", "externalscaler_pb2.pyi", "externalscaler_pb2_grpc.py")
+# The messages only: the service's wiring is ``service.py``, written by hand (grpc_python_out
+# would add a servicer base class of NotImplementedError stubs we never use).
+GENERATED = ("externalscaler_pb2.py", "externalscaler_pb2.pyi")
 
 
 def generate(root: Path) -> list[Path]:
@@ -25,7 +27,7 @@ def generate(root: Path) -> list[Path]:
     out = str(root)
     source = str(PROTO.relative_to(CHECKOUT))
     args = ["protoc", f"-I{CHECKOUT}", f"--python_out={out}", f"--pyi_out={out}"]
-    args += [f"--grpc_python_out={out}", source]
+    args.append(source)
     if protoc.main(args) != 0:
         raise RuntimeError(f"protoc failed on {source}")
     folder = root / PROTO.parent.relative_to(CHECKOUT)

@@ -32,7 +32,7 @@ from llmobs.autoscaler.keda import (
 )
 from llmobs.autoscaler.model import Decision, Reason
 from llmobs.autoscaler.proto import externalscaler_pb2 as pb
-from llmobs.autoscaler.proto import externalscaler_pb2_grpc as pb_grpc
+from llmobs.autoscaler.proto.service import ExternalScalerStub
 
 GROUP = "my-rbg"
 DEADLINE_S = 10.0
@@ -99,7 +99,7 @@ async def test_keda_polling_round_gives_our_replicas_through_the_hpa(
 ) -> None:
     decisions.update(decision("prefill", current=4, desired=7, reason=Reason.SLO_BREACH))
     decisions.update(decision("decode", current=10, desired=11, reason=Reason.KV_PRESSURE))
-    stub = pb_grpc.ExternalScalerStub(channel)
+    stub = ExternalScalerStub(channel)
 
     prefill = await poll_as_keda(stub, trigger("prefill"))
     assert prefill == KedaView(target=1.0, value=7.0, active=True)
@@ -117,7 +117,7 @@ async def test_a_hold_answers_the_current_replicas_and_the_hpa_holds(
     decisions: LatestDecisions, channel: grpc.aio.Channel
 ) -> None:
     decisions.update(decision("decode", current=12, desired=12, reason=Reason.STALE_DATA))
-    view = await poll_as_keda(pb_grpc.ExternalScalerStub(channel), trigger("decode"))
+    view = await poll_as_keda(ExternalScalerStub(channel), trigger("decode"))
     assert view == KedaView(target=1.0, value=12.0, active=True)
     assert hpa.hpa_replicas(view.value, view.target, 12, (1, 100), hpa.EXACT_BEHAVIOR) == 12
 
@@ -134,7 +134,7 @@ async def test_no_decision_is_the_current_replicas_never_zero() -> None:
     await keda.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{keda.port}") as channel:
-            view = await poll_as_keda(pb_grpc.ExternalScalerStub(channel), trigger("decode"))
+            view = await poll_as_keda(ExternalScalerStub(channel), trigger("decode"))
     finally:
         await keda.stop()
     assert view == KedaView(target=1.0, value=5.0, active=True)
@@ -145,7 +145,7 @@ async def test_scaled_to_zero_is_inactive(
     decisions: LatestDecisions, channel: grpc.aio.Channel
 ) -> None:
     decisions.update(decision("prefill", current=1, desired=0, reason=Reason.ZERO_TRAFFIC))
-    view = await poll_as_keda(pb_grpc.ExternalScalerStub(channel), trigger("prefill"))
+    view = await poll_as_keda(ExternalScalerStub(channel), trigger("prefill"))
     assert view == KedaView(target=1.0, value=0.0, active=False)
 
 
@@ -153,7 +153,7 @@ async def test_stream_is_active_pushes_each_change(
     decisions: LatestDecisions, server: KedaServer, channel: grpc.aio.Channel
 ) -> None:
     decisions.update(decision("prefill", current=2, desired=2, reason=Reason.WITHIN_SLO))
-    stream = pb_grpc.ExternalScalerStub(channel).StreamIsActive(trigger("prefill"))
+    stream = ExternalScalerStub(channel).StreamIsActive(trigger("prefill"))
     first: pb.IsActiveResponse = await stream.read()
     assert first.result is True
     decisions.update(decision("prefill", current=2, desired=0, reason=Reason.ZERO_TRAFFIC))
@@ -175,7 +175,7 @@ async def test_stream_is_active_pushes_a_change_nobody_notified(
     await keda.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{keda.port}") as channel:
-            stream = pb_grpc.ExternalScalerStub(channel).StreamIsActive(trigger("decode"))
+            stream = ExternalScalerStub(channel).StreamIsActive(trigger("decode"))
             first: pb.IsActiveResponse = await stream.read()
             decisions.update(decision("decode", current=1, desired=0, reason=Reason.ZERO_TRAFFIC))
             second: pb.IsActiveResponse = await stream.read()
@@ -201,7 +201,7 @@ async def test_stream_is_active_pushes_a_change_nobody_notified(
 async def test_triggers_we_cannot_answer_get_a_status_that_says_why(
     channel: grpc.aio.Channel, ref: pb.ScaledObjectRef, code: grpc.StatusCode, message: str
 ) -> None:
-    stub = pb_grpc.ExternalScalerStub(channel)
+    stub = ExternalScalerStub(channel)
     calls = [
         stub.GetMetricSpec(ref, timeout=DEADLINE_S),
         stub.GetMetrics(pb.GetMetricsRequest(scaledObjectRef=ref, metricName="m")),
@@ -220,7 +220,7 @@ async def test_triggers_we_cannot_answer_get_a_status_that_says_why(
 async def test_stream_metric_spec_is_unimplemented_so_keda_polls(
     channel: grpc.aio.Channel,
 ) -> None:
-    stream = pb_grpc.ExternalScalerStub(channel).StreamMetricSpec(trigger("decode"))
+    stream = ExternalScalerStub(channel).StreamMetricSpec(trigger("decode"))
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await stream.read()
     assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
@@ -303,7 +303,7 @@ def pki() -> Pki:
 
 async def is_active_over_tls(port: int, credentials: grpc.ChannelCredentials) -> bool:
     async with grpc.aio.secure_channel(f"127.0.0.1:{port}", credentials) as channel:
-        stub = pb_grpc.ExternalScalerStub(channel)
+        stub = ExternalScalerStub(channel)
         answer: pb.IsActiveResponse = await stub.IsActive(trigger("decode"), timeout=DEADLINE_S)
         return answer.result
 
@@ -326,7 +326,7 @@ async def test_tls_server_certificate_as_keda_checks_it(
         assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as plain:
             with pytest.raises(grpc.aio.AioRpcError):
-                await pb_grpc.ExternalScalerStub(plain).IsActive(trigger("decode"), timeout=5)
+                await ExternalScalerStub(plain).IsActive(trigger("decode"), timeout=5)
     finally:
         await keda.stop()
 

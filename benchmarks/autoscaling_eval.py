@@ -40,12 +40,6 @@ def evaluate(
     known = registry.registered()
     scenario = registry.Scenario(
         slo=SLO,
-        start=setup.start,
-        gpus_per_replica=setup.tp,
-        cold_start_s=setup.cold_start_s,
-        model=setup.model,
-        hardware=setup.hardware,
-        max_replicas=setup.max_replicas,
         requests=requests,
         setup=setup,
     )

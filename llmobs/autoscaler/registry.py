@@ -32,37 +32,41 @@ POLICY_MODULES = ("llmobs.autoscaler.baselines", "llmobs.autoscaler.policy")
 FIXED = "fixed"
 
 
+def _default_setup() -> Setup:
+    from llmobs.autoscaler.simulate import Setup  # the engine: not for --help
+
+    return Setup()
+
+
 @dataclass(frozen=True)
 class Scenario:
-    """What a policy's factory may know before the run: the SLO, the deployment it starts
-    from and its costs, and the workload itself (for a policy chosen in hindsight)."""
+    """What a policy's factory may know before the run: the SLO, the simulated deployment
+    (the replicas it starts from, its GPUs, cold start and limits: ``setup``) and the workload
+    itself (for a policy chosen in hindsight)."""
 
     slo: Slo
-    start: Mapping[str, int]  # replicas per role at t = 0
-    gpus_per_replica: int
-    cold_start_s: float
-    model: str
-    hardware: str
-    max_replicas: int  # per role: the cluster refuses more
     requests: Sequence[VirtualRequest] = field(repr=False)
+    setup: Setup = field(default_factory=_default_setup)
     seed: int = 0
-    setup: Setup | None = None  # the simulated engine and how it is watched (None: defaults)
     ttft_per_1k: float | None = None  # the TTFT limit grows this much per 1,000 prompt tokens
 
-    def simulated(self) -> Setup:
-        """The setup, or one made of the scenario's fields."""
-        from llmobs.autoscaler.simulate import Setup
+    @property
+    def start(self) -> Mapping[str, int]:
+        """Replicas per role at t = 0."""
+        return self.setup.start
 
-        if self.setup is not None:
-            return self.setup
-        return Setup(
-            model=self.model,
-            hardware=self.hardware,
-            tp=self.gpus_per_replica,
-            cold_start_s=self.cold_start_s,
-            start=dict(self.start),
-            max_replicas=self.max_replicas,
-        )
+    @property
+    def gpus_per_replica(self) -> int:
+        return self.setup.tp
+
+    @property
+    def cold_start_s(self) -> float:
+        return self.setup.cold_start_s
+
+    @property
+    def max_replicas(self) -> int:
+        """Per role: the cluster refuses more."""
+        return self.setup.max_replicas
 
 
 PolicyFactory = Callable[[Scenario], Policy]
@@ -118,7 +122,7 @@ def baseline(name: str, scenario: Scenario) -> Policy:
     from llmobs.autoscaler.baselines.perf_profiles import EngineShape, dynamo_profiles
     from llmobs.autoscaler.hindsight import cheapest_fixed
 
-    setup = scenario.simulated()
+    setup = scenario.setup
     resolved = setup.resolved()
     engine = EngineShape(
         kv_tokens=resolved.num_blocks * resolved.settings.block_size,

@@ -214,17 +214,11 @@ def _simulate(**o: Any) -> None:
         start=start,
         gpu_budget=o["gpu_budget"],
     )
-    resolved = setup.resolved()  # a bad profile or TP stops here, before any run
+    setup.resolved()  # a bad profile or TP stops here, before any run
     known = registry.registered()
     names = list(dict.fromkeys(o["policies"] or sorted(known)))
     scenario = registry.Scenario(
         slo=slo,
-        start=start,
-        gpus_per_replica=setup.tp,
-        cold_start_s=setup.cold_start_s,
-        model=resolved.settings.model,
-        hardware=setup.hardware,
-        max_replicas=setup.max_replicas,
         requests=requests,
         seed=o["seed"],
         setup=setup,

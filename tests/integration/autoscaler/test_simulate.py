@@ -172,17 +172,7 @@ def test_rate_scaling_keeps_between_floor_and_ceiling_copies(
 def test_the_static_baseline_is_the_cheapest_fixed_deployment_in_hindsight() -> None:
     steady = workloads.Pattern("steady", "", workloads.steps([(0, 14.0)]), 14.0, 3000, 150, 60.0)
     requests = workloads.synthesize(steady, seed=2)
-    scenario = Scenario(
-        slo=SLO,
-        start={"prefill": 1, "decode": 1},
-        gpus_per_replica=1,
-        cold_start_s=SETUP.cold_start_s,
-        model=SETUP.model,
-        hardware=SETUP.hardware,
-        max_replicas=SETUP.max_replicas,
-        requests=requests,
-        setup=SETUP,
-    )
+    scenario = Scenario(slo=SLO, requests=requests, setup=SETUP)
     policy = registry.build("static", scenario, registry.registered())  # searched at build
     start = getattr(policy, "start", None)
     assert start is not None and policy.step(None, {}, 0.0) == start  # starts there, stays

@@ -13,6 +13,7 @@ from llmobs.autoscaler.config import AutoscalerConfig
 from llmobs.autoscaler.model import Reason, Replicas
 from llmobs.autoscaler.policy import OurPolicy, decide
 from llmobs.autoscaler.registry import Scenario, registered
+from llmobs.autoscaler.simulate import Setup
 from llmobs.bench.metrics import Slo
 from tests.unit.autoscaler.build import T0, config, observation, replicas, role
 from tests.unit.autoscaler.test_policy import D, P, aged, run
@@ -183,13 +184,8 @@ def test_decide_is_pure() -> None:
 def test_our_policy_for_the_simulator_and_the_service() -> None:
     scenario = Scenario(
         slo=Slo(ttft=2.0, tpot=0.05),
-        start={"prefill": 1, "decode": 1},
-        gpus_per_replica=2,
-        cold_start_s=30.0,
-        model="m",
-        hardware="h",
-        max_replicas=16,
         requests=(),
+        setup=Setup(tp=2, cold_start_s=30.0, max_replicas=16),
     )
     policy = registered()["llmobs"](scenario)
     assert isinstance(policy, OurPolicy)

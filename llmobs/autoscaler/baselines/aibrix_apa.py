@@ -14,13 +14,28 @@ window (``observeWindowSeconds``) 180 s.
 Signals (AIBrix scrapes each pod and averages per collection, then over the window):
 ``kv_cache_usage`` is vLLM's ``kv_cache_usage_perc`` (``gpu_cache_usage_perc`` before), our
 ``RoleObservation.kv_cache_usage_ratio.mean`` (0..1); ``requests_waiting`` is vLLM's
-``num_requests_waiting`` per pod, our ``requests_waiting / replicas.scraped``. Defaults:
-prefill on the queue, target 10 per pod (AIBrix's pool sample: ``prefill_queue_length``
-10); decode on KV usage, target 0.5 (AIBrix's published experiment), and the queue, 10.
-A metric with no sample in its window gives no recommendation (AIBrix's fetch fails and the
-PodAutoscaler does not scale on it); with none, the role holds. ``interval_s`` is the
-controller's ``DefaultResyncInterval``, 10 s (``podautoscaler_controller.go``, read beside the
-note). ``N`` is the replicas the role's spec asks for. Pure: state is the windows.
+``num_requests_waiting`` per pod that answered, our ``requests_waiting / replicas.up`` (the
+sum is over the replicas up now, as ``collectFromPods`` averages the pods it fetched).
+Defaults: prefill on the queue, target 10 per pod (AIBrix's pool sample:
+``prefill_queue_length`` 10); decode on KV usage, target 0.5 (AIBrix's published experiment),
+and the queue, 10. A metric without a sample in this collection gives no recommendation
+(``collectFromPods`` errors when every pod fails, and ``computeReplicasForSingleMetric``
+skips the metric before its window is read); with none, the role holds. A sample stays in
+the window while its time is at least ``now - window`` (``TimeWindow.Record`` deletes the
+buckets before the cutoff). ``interval_s`` is the controller's ``DefaultResyncInterval``,
+10 s (``podautoscaler_controller.go``).
+
+``N`` (``GetCurrentReplicasFromScale``; for a StormService role in pool mode
+``getCurrentReplicasForRole``: the role status' ``Replicas``, every pod created, ready or
+not) is the replicas the role's spec asks for: created pods are those asked for within
+seconds, and a cold-starting pod counts in ``N`` but, not serving ``/metrics`` yet, not in
+the average. This is why APA with its defaults runs to ``maxReplicas`` on a queue that grows
+faster than one pod drains it (checked at aibrix ``e3e10f9``): vLLM's queue stays on the pod
+it was sent to, so the per-pod queue stays above 2x its target for most of the 180 s window;
+every 10 s resync then doubles ``N`` (up-cooldown 0 s), 1 to 64 in a minute, before the
+first new pod is ready (30 s cold start). The scale-down then takes the smallest
+recommendation of the last 300 s, which may predate the burst. That is the published
+algorithm, not a bug of this port; ``tests/unit/autoscaler/test_baselines.py`` replays it.
 """
 
 from __future__ import annotations
@@ -30,7 +45,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from llmobs.autoscaler.baselines.deployment import Deployment, desired, finite, per_replica
+from llmobs.autoscaler.baselines.deployment import Deployment, desired, finite
 from llmobs.autoscaler.model import Replicas
 from llmobs.errors import ConfigError
 from llmobs.observation import Observation, RoleObservation
@@ -57,7 +72,10 @@ class ApaMetric:
         """The per-pod value of this signal in one observation (None: no data)."""
         if self.signal == KV_CACHE_USAGE:
             return finite(item.kv_cache_usage_ratio.mean)
-        return per_replica(item.requests_waiting, item)
+        waiting = finite(item.requests_waiting)
+        if waiting is None or item.replicas.up <= 0:
+            return None
+        return waiting / item.replicas.up
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +114,11 @@ class _Window:
 
     samples: deque[tuple[float, float]] = field(default_factory=deque)
 
-    def add(self, now: float, value: float | None, span: float) -> float | None:
-        if value is not None:
-            self.samples.append((now, value))
-        while self.samples and self.samples[0][0] <= now - span:
+    def add(self, now: float, value: float, span: float) -> float:
+        """``TimeWindow.Record`` then ``Avg``: the mean of the samples no older than ``span``."""
+        self.samples.append((now, value))
+        while self.samples and self.samples[0][0] < now - span:
             self.samples.popleft()
-        if not self.samples:
-            return None
         return sum(v for _, v in self.samples) / len(self.samples)
 
 
@@ -140,15 +156,21 @@ class AibrixApaPolicy:
         current: int,
         now: float,
     ) -> int:
+        low, high = self.deployment.min_replicas, self.deployment.max_replicas
+        if current == 0 and low != 0:  # computeScaleDecision: "scaling disabled"
+            return current
+        if not low <= current <= high:  # its boundary checks, before any metric is read
+            return min(max(current, low), high)
         item = self.deployment.find(observation, role)
         recommendations = []
         for metric in metrics:
             window = self._windows.setdefault((role, metric.signal), _Window())
             value = None if item is None else metric.read(item)
+            if value is None:  # every pod's fetch failed: this metric is skipped
+                continue
             average = window.add(now, value, self.settings.stable_window_s)
-            if average is not None:
-                wanted = apa_replicas(current, average / metric.target, self.settings)
-                recommendations.append(self._bounded(wanted))
+            wanted = apa_replicas(current, average / metric.target, self.settings)
+            recommendations.append(self._bounded(wanted))
         if not recommendations:
             return current
         return self._stabilize(role, max(recommendations), current, now)

@@ -195,11 +195,78 @@ def test_apa_without_metrics_does_not_scale(observed: Observation | None) -> Non
     assert apa().step(observed, now(3, 5), 0.0) == {"prefill": 3, "decode": 5}
 
 
-def test_apa_uses_the_window_when_a_collection_fails() -> None:
+def test_apa_skips_a_metric_whose_collection_failed() -> None:
+    # collectFromPods errors when every pod fails; computeReplicasForSingleMetric then skips
+    # the metric before its window is read, so a failed collection holds, window or not
     policy = apa()
     busy = seen(role("prefill", waiting=0.0), role("decode", kv=1.0, waiting=0.0))
     assert policy.step(busy, now(1, 2), 0.0)["decode"] == 4
-    assert policy.step(None, now(1, 4), 15.0)["decode"] == 8  # 1.0 still in the window
+    assert policy.step(None, now(1, 4), 15.0)["decode"] == 4
+    # the window kept the 1.0: with 0.0 now the mean is 0.5, in band
+    idle = seen(role("prefill", waiting=0.0), role("decode", kv=0.0, waiting=0.0))
+    assert policy.step(idle, now(1, 4), 20.0)["decode"] == 4
+
+
+def test_apa_window_keeps_a_sample_exactly_its_span_old() -> None:
+    # TimeWindow.Record deletes buckets before now - duration: the one at the cutoff stays
+    policy = apa(stable_window_s=10.0, scale_down_cooldown_s=0.0)
+    high = seen(role("prefill", waiting=0.0), role("decode", kv=1.0, waiting=0.0))
+    low = seen(role("prefill", waiting=0.0), role("decode", kv=0.0, waiting=0.0))
+    assert policy.step(high, now(1, 4), 0.0)["decode"] == 8
+    assert policy.step(low, now(1, 4), 10.0)["decode"] == 4  # (1.0 + 0.0) / 2: in band
+    assert policy.step(low, now(1, 4), 10.5)["decode"] == 2  # the 1.0 left: floor(4 / 2)
+
+
+def test_apa_averages_the_queue_over_the_pods_that_answered() -> None:
+    # 40 waiting on 2 pods up (a third starting, in N but not scraped): 20 per pod, r = 2
+    observed = seen(role("prefill", replicas=2, scraped=1, waiting=40.0), role("decode"))
+    assert apa().step(observed, now(3, 1, p_ready=2), 0.0)["prefill"] == 6  # ceil(3 * 2)
+
+
+@pytest.mark.parametrize(
+    ("p", "expected"),
+    [(0, 0), (12, 10), (1, 2)],  # 0: scaling disabled; over max: max; else the metric (x2)
+)
+def test_apa_boundary_checks_come_before_the_metrics(p: int, expected: int) -> None:
+    # computeScaleDecision: current 0 with min != 0 holds; current > max goes to max
+    observed = seen(role("prefill", waiting=1000.0), role("decode", kv=0.5, waiting=0.0))
+    assert apa().step(observed, now(p, 1), 0.0)["prefill"] == expected
+
+
+# AIBrix's own table: algorithm/apa_test.go, TestAPAAlgorithm_ComputeTargetReplicas
+# (computeTargetReplicas), target 30, tolerances 0.1/0.1
+@pytest.mark.parametrize(
+    ("name", "pods", "use_per_pod", "up_rate", "down_rate", "expected"),
+    [
+        ("basic_scale_up", 2, 45.0, 2.0, 2.0, 3),
+        ("scale_up_upto_ceiling", 2, 35.0, 2.0, 2.0, 3),
+        ("scale_up_upto_max_scale_up", 2, 90.0, 2.0, 2.0, 4),
+        ("scale_up_upto_max_scale_up_ceiling", 2, 90.0, 2.5, 2.0, 5),
+        ("basic_scale_down", 6, 20.0, 2.0, 2.0, 4),
+        ("scale_down_upto_ceiling", 6, 18.0, 2.0, 2.0, 4),
+        ("scale_down_upto_max_scale_down", 6, 10.0, 2.0, 2.0, 3),
+        ("scale_down_upto_max_scale_down_floor", 6, 5.0, 2.0, 2.5, 2),
+        ("no_scaling_as_within_up_tolerance", 2, 33.0, 2.0, 2.0, 2),
+        ("no_scaling_as_within_down_tolerance", 2, 27.0, 2.0, 2.0, 2),
+    ],
+)
+def test_apa_matches_aibrix_own_table(
+    name: str, pods: int, use_per_pod: float, up_rate: float, down_rate: float, expected: int
+) -> None:
+    settings = ApaSettings(max_scale_up_rate=up_rate, max_scale_down_rate=down_rate)
+    assert apa_replicas(pods, use_per_pod / 30.0, settings) == expected, name
+
+
+def test_apa_doubles_every_resync_while_the_queue_stays_on_the_old_pod() -> None:
+    # The published dynamics behind a run to maxReplicas: a backlog of 30 per pod (r = 3)
+    # on the one pod that answers while the new ones cold-start; N is every pod created
+    policy = AibrixApaPolicy(Deployment(max_replicas=64), ApaSettings())
+    backlog = seen(role("prefill", replicas=1, waiting=30.0), role("decode", kv=0.5))
+    n, path = 1, []
+    for tick in range(7):
+        n = policy.step(backlog, now(n, 1, p_ready=1), 10.0 * tick)["prefill"]
+        path.append(n)
+    assert path == [2, 4, 8, 16, 32, 64, 64]
 
 
 # Dynamo's inputs from the emulator's performance model -----------------------------------

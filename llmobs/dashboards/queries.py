@@ -3,14 +3,24 @@
 ``targets`` walks a board (rows, nested panels) and lists its queries; ``run`` interpolates
 each with ``llmobs.dashboards.variables`` and sends it to ``/api/v1/query_range`` (or
 ``/api/v1/query`` for instant targets). Pure but for ``run``, the thin I/O shell. A query
-Prometheus refuses is a Result with ``error`` set; a value Prometheus gives as NaN is None.
+Prometheus refuses is a Result with ``error`` set; a value that is not finite (NaN: an empty
+window; an infinite quantile) is None. Query variables (``label_values``) get their options from
+Prometheus's label API, as Grafana's variable editor does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+import math
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from llmobs.dashboards import variables as tv
+from llmobs.errors import ConfigError, TargetHTTPError, TargetUnreachable
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +55,131 @@ class Result:
     error: str | None
 
 
+def _panels(panels: object) -> Iterator[Mapping[str, Any]]:
+    """Every panel, a row's nested panels (a collapsed row holds them) after the row."""
+    for panel in panels if isinstance(panels, list) else ():
+        if isinstance(panel, Mapping):
+            yield panel
+            yield from _panels(panel.get("panels"))
+
+
 def targets(board: Mapping[str, Any]) -> list[Target]:
-    """Every Prometheus target of every panel of ``board``, rows' nested panels included."""
-    raise NotImplementedError
+    """Every Prometheus target of every panel of ``board``, rows' nested panels included.
+
+    Hidden targets (``hide: true``) are left out, as Grafana does not run them; an instant
+    target is one with ``instant`` and not ``range``.
+    """
+    out = []
+    for panel in _panels(board.get("panels")):
+        for target in panel.get("targets") or ():
+            if not isinstance(target, Mapping) or target.get("hide") or "expr" not in target:
+                continue
+            out.append(
+                Target(
+                    board_uid=str(board.get("uid", "")),
+                    panel_id=int(panel.get("id", 0)),
+                    panel_title=str(panel.get("title", "")),
+                    panel_type=str(panel.get("type", "")),
+                    ref_id=str(target.get("refId", "")),
+                    expr=str(target["expr"]),
+                    legend=target.get("legendFormat") or None,
+                    instant=bool(target.get("instant")) and not target.get("range"),
+                )
+            )
+    return out
+
+
+def _finite(text: str) -> float | None:
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def series(data: Mapping[str, Any]) -> tuple[Series, ...]:
+    """The ``data`` of a Prometheus query answer (matrix, vector or scalar) as Series."""
+    kind, result = data.get("resultType"), data["result"]
+    if kind == "scalar":
+        return (Series({}, ((float(result[0]), _finite(result[1])),)),)
+    if kind == "vector":
+        return tuple(
+            Series(dict(r["metric"]), ((float(r["value"][0]), _finite(r["value"][1])),))
+            for r in result
+        )
+    if kind == "matrix":
+        return tuple(
+            Series(dict(r["metric"]), tuple((float(t), _finite(v)) for t, v in r["values"]))
+            for r in result
+        )
+    raise ConfigError(f"Prometheus answered a {kind!r} result, not a matrix, vector or scalar")
+
+
+class _Client:
+    """Prometheus's HTTP API, form-encoded POSTs as Grafana sends them."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def call(self, path: str, params: Sequence[tuple[str, str]]) -> tuple[Any, str | None]:
+        """(data, None) on success, (None, Prometheus's error) on a refused query.
+
+        Raises:
+            TargetUnreachable: no answer from Prometheus.
+            TargetHTTPError: an answer that is not Prometheus's JSON (a 5xx, a proxy page).
+        """
+        body = urllib.parse.urlencode(params).encode()
+        request = urllib.request.Request(f"{self.url}/api/v1/{path}", data=body, method="POST")
+        request.add_header("Content-Type", "application/x-www-form-urlencoded")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                document = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            try:
+                document = json.loads(exc.read())
+            except ValueError:
+                raise TargetHTTPError(
+                    exc.code, f"Prometheus at {self.url}: HTTP {exc.code}"
+                ) from None
+        except (OSError, ValueError) as exc:
+            raise TargetUnreachable(f"Prometheus at {self.url}: {exc}") from None
+        if not isinstance(document, Mapping) or "status" not in document:
+            raise TargetHTTPError(200, f"Prometheus at {self.url} did not answer its API's JSON")
+        if document["status"] != "success":
+            return None, f"{document.get('errorType', 'error')}: {document.get('error', '')}"
+        return document["data"], None
+
+
+def resolve(
+    board: Mapping[str, Any],
+    client: _Client,
+    chosen: Mapping[str, Sequence[str]],
+    start: float,
+    end: float,
+) -> dict[str, tv.Variable]:
+    """The board's variables, in order, with query variables' options from Prometheus.
+
+    Raises:
+        ConfigError: a variable query that is not ``label_values``, or one Prometheus refuses.
+    """
+    out: dict[str, tv.Variable] = {}
+    for variable in tv.declared(board):
+        if variable.kind == "datasource":
+            continue
+        options: tuple[str, ...] = ()
+        if variable.kind == "query":
+            selector, label = tv.label_values(tv.interpolate(variable.query, out))
+            params = [("start", repr(start)), ("end", repr(end))]
+            if selector is not None:
+                params.append(("match[]", selector))
+            data, error = client.call(f"label/{label}/values", params)
+            if error is not None:
+                raise ConfigError(f"variable {variable.name}: {variable.query!r}: {error}")
+            options = tv.filtered(sorted(data), variable.regex)
+        elif variable.kind == "custom":
+            options = tv.custom_options(variable.query)
+        elif variable.kind in ("constant", "textbox") and not variable.current:
+            options = (variable.query,)
+        out[variable.name] = tv.selection(variable, chosen.get(variable.name), options)
+    return out
 
 
 def run(
@@ -57,6 +189,35 @@ def run(
     start: float,
     end: float,
     step: float,
+    *,
+    scrape_interval: float = 15.0,
+    timeout: float = 30.0,
 ) -> list[Result]:
-    """Run every target of ``board`` from ``start`` to ``end`` (unix seconds) every ``step``."""
-    raise NotImplementedError
+    """Run every target of ``board`` from ``start`` to ``end`` (unix seconds) every ``step``.
+
+    ``variables`` are the selected values by variable name (``["$__all"]`` or ``["All"]`` for
+    All); one not given keeps the board's saved selection. ``scrape_interval`` is the data
+    source's (Grafana's default is 15 s): it bounds ``$__interval`` and sets
+    ``$__rate_interval``. As Grafana does, the range is aligned down to whole steps and an
+    instant target is evaluated at the range's end.
+
+    Raises:
+        TargetUnreachable, TargetHTTPError: Prometheus cannot be asked.
+        ConfigError: a variable that cannot be resolved, or an unknown ``:format``.
+    """
+    client = _Client(prometheus_url, timeout)
+    values = resolve(board, client, variables, start, end)
+    scoped = tv.builtins(start, end, step, scrape_interval)
+    interval = max(step, scrape_interval)
+    first, last = start - start % interval, end - end % interval
+    out = []
+    for target in targets(board):
+        query = tv.interpolate(target.expr, values, scoped)
+        if target.instant:
+            data, error = client.call("query", [("query", query), ("time", repr(end))])
+        else:
+            params = [("query", query), ("start", repr(first)), ("end", repr(last))]
+            data, error = client.call("query_range", [*params, ("step", repr(interval))])
+        found = series(data) if error is None else ()
+        out.append(Result(target=target, query=query, series=found, error=error))
+    return out

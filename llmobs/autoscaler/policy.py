@@ -20,8 +20,11 @@ and replicas are removed only when the fewer, carrying the whole load, are predi
 the SLO with margin (the N/(N-1) consolidation check). A change in progress is waited for,
 up to ``change_timeout_s``, before the next one in the same direction; the HPA's
 stabilization windows, step limits and bounds follow. Then jointly (here): the optional P:D
-ratio band, and the GPU budget, never exceeded even while one role grows and another shrinks
-(a shrinking role's GPUs count until its replicas are gone; growth takes only what is free).
+ratio band (its raise bound, as the role's own growth, by the change in progress and
+``max_step_up``), and the GPU budget, never exceeded even while one role grows and another
+shrinks (a shrinking role's GPUs count until its replicas are gone; growth takes only what is
+free). Replicas found over the budget (it was lowered) grow nothing, and the least urgent
+roles shrink until what is asked fits, past their step limits but never below their min.
 
 A change the caps suppress entirely names the cap first (``(STABILIZATION, CONSOLIDATE)``);
 one they only shorten names it after (``(SLO_BREACH, BUDGET)``).
@@ -90,7 +93,7 @@ def decide(
             now,
         )
         proposals.append(proposal)
-    proposals = _ratio(proposals, config)
+    proposals = _ratio(proposals, config, states, now)
     proposals = _budget(proposals, config)
     group = config.group or ""
     decisions = tuple(_decision(p, group, now) for p in proposals)
@@ -111,8 +114,14 @@ def _capped(p: Proposal, desired: int, reason: Reason, why: str) -> Proposal:
     return replace(p, desired=desired, reasons=reasons, detail=f"{p.detail}; {why}")
 
 
-def _ratio(proposals: list[Proposal], config: AutoscalerConfig) -> list[Proposal]:
-    """Raise the lagging side into the P:D band (within its max); never lowers a role."""
+def _ratio(
+    proposals: list[Proposal],
+    config: AutoscalerConfig,
+    states: Mapping[str, RoleState],
+    now: float,
+) -> list[Proposal]:
+    """Raise the lagging side into the P:D band (within its max, its ``max_step_up`` and the
+    change-in-progress rule, as its own growth); never lowers a role."""
     band = config.pd_ratio
     if band is None:
         return proposals
@@ -125,19 +134,47 @@ def _ratio(proposals: list[Proposal], config: AutoscalerConfig) -> list[Proposal
     if d.desired > 0 and p.desired > band.max * d.desired:
         want = min(_ceil(p.desired / band.max), config.roles[d.role].max_replicas)
         if want > d.desired:
-            out[di] = _raised(d, want, f"P:D band: {p.desired} prefill need {want} decode")
+            why = f"P:D band: {p.desired} prefill need {want} decode"
+            out[di] = _raised(d, want, why, config, states.get(d.role), now)
     elif p.desired < band.min * d.desired:
         want = min(_ceil(band.min * d.desired), config.roles[p.role].max_replicas)
         if want > p.desired:
-            out[pi] = _raised(p, want, f"P:D band: {d.desired} decode need {want} prefill")
+            why = f"P:D band: {d.desired} decode need {want} prefill"
+            out[pi] = _raised(p, want, why, config, states.get(p.role), now)
     return out
 
 
-def _raised(p: Proposal, desired: int, why: str) -> Proposal:
+def _raised(
+    p: Proposal,
+    want: int,
+    why: str,
+    config: AutoscalerConfig,
+    state: RoleState | None,
+    now: float,
+) -> Proposal:
+    """``p`` raised toward ``want`` by the band, as far as the role's own growth may go: not
+    while a scale-up is in progress (within ``change_timeout_s``), at most ``max_step_up``
+    above its current replicas. A cut names its cap after RATIO, or first when nothing is
+    left of the raise."""
+    role = config.roles[p.role]
+    pending = None if state is None else state.pending_since
+    if p.current > p.ready and pending is not None and now - pending < role.change_timeout_s:
+        limit, cap = p.current, Reason.COLD_START_PENDING
+        cut = f"{p.current - p.ready:+d} in progress for {now - pending:.0f}s"
+    else:
+        limit, cap = p.current + role.max_step_up, Reason.STEP_LIMIT
+        cut = f"step limit to {limit}"
+    desired = max(min(want, limit), p.desired)
+    detail = f"{p.detail}; {why}" + (f"; {cut}" if desired < want else "")
+    if desired == p.desired:  # nothing left of the raise: the cap says why
+        reasons = p.reasons if cap in p.reasons else (cap, *p.reasons)
+        return replace(p, reasons=reasons, detail=detail)
     reasons = p.reasons if desired <= p.current else (*p.reasons, Reason.RATIO)
     if p.desired <= p.current < desired:
         reasons = (Reason.RATIO, *p.reasons)
-    return replace(p, desired=desired, reasons=reasons, detail=f"{p.detail}; {why}")
+    if desired < want:
+        reasons = (*reasons, cap)
+    return replace(p, desired=desired, reasons=reasons, detail=detail)
 
 
 def _ceil(value: float) -> int:
@@ -158,7 +195,9 @@ def _budget(proposals: list[Proposal], config: AutoscalerConfig) -> list[Proposa
 
     growing = [i for i, p in enumerate(proposals) if held(p, p.desired) > held(p, p.current)]
     out = list(proposals)
-    if budget is not None and growing:
+    if budget is not None and sum(p.current * gpus[p.role] for p in proposals) > budget:
+        out = _over_budget(out, config, budget)
+    elif budget is not None and growing:
         free = budget - sum(
             held(p, p.current if i in growing else p.desired) for i, p in enumerate(proposals)
         )
@@ -175,6 +214,43 @@ def _budget(proposals: list[Proposal], config: AutoscalerConfig) -> list[Proposa
     in_use = sum(held(p, p.desired) for p in out)
     extra_inputs = {"gpus_in_use": in_use, "gpu_budget": budget}
     return [replace(p, inputs={**p.inputs, **extra_inputs}) for p in out]
+
+
+def _over_budget(
+    proposals: list[Proposal], config: AutoscalerConfig, budget: int
+) -> list[Proposal]:
+    """The replicas found already ask for more GPUs than the budget (it was lowered, or set
+    by hand): nothing grows, and the least urgent roles shrink (past their step limits,
+    never below their min) until what they ask for fits; their GPUs count until they go."""
+    gpus = {name: r.gpus_per_replica for name, r in config.roles.items()}
+    out = [_forced(p, min(p.desired, p.current), f"over GPU budget {budget}") for p in proposals]
+    excess = sum(p.desired * gpus[p.role] for p in out) - budget
+    for i in sorted(range(len(out)), key=lambda i: _urgency(proposals[i]), reverse=True):
+        p = out[i]
+        if excess <= 0:
+            break
+        if p.reasons[0] is Reason.ACTUATOR_FAILED:
+            continue  # its replicas cannot be set
+        room = max(p.desired - config.roles[p.role].min_replicas, 0)
+        cut = min(room, -(-excess // gpus[p.role]))
+        excess -= cut * gpus[p.role]
+        why = f"GPU budget {budget} allows {p.desired - cut}"
+        out[i] = _forced(p, p.desired - cut, why)
+    return out
+
+
+def _forced(p: Proposal, desired: int, why: str) -> Proposal:
+    """``p`` set to ``desired`` by the budget: named first when it decides (a hold or growth
+    turned into a hold or a shrink), after when it deepens a shrink the role chose."""
+    if desired == p.desired:
+        return p
+    if Reason.BUDGET in p.reasons:
+        reasons = p.reasons
+    elif p.desired >= p.current:
+        reasons = (Reason.BUDGET, *p.reasons)
+    else:
+        reasons = (*p.reasons, Reason.BUDGET)
+    return replace(p, desired=desired, reasons=reasons, detail=f"{p.detail}; {why}")
 
 
 def _urgency(p: Proposal) -> tuple[int, int]:

@@ -1,0 +1,419 @@
+"""Every board type-checks against Grafana's own published types (@grafana/schema) with tsc.
+
+The boards are the committed ``dashboards/*.json`` (what users import) and what
+``llmobs.dashboards.boards()`` builds now; each is checked as an object literal of
+tools/grafana-schema/board.ts's ``Board`` by the real ``tsc`` that scripts/setup installs.
+The check is shown to bite: boards with one field of the wrong type or shape fail, each with
+tsc's own message at the field's JSON path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llmobs.dashboards.typecheck import TOOLS, Problem, TypecheckUnavailable, check
+
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARDS = ROOT / "dashboards"
+
+Board = dict[str, Any]
+
+DS = {"type": "prometheus", "uid": "${datasource}"}
+
+
+def _target(expr: str, legend: str, **extra: Any) -> dict[str, Any]:
+    return {"refId": "A", "expr": expr, "legendFormat": legend, "datasource": DS, **extra}
+
+
+def _grid(x: int, y: int, w: int, h: int) -> dict[str, int]:
+    return {"x": x, "y": y, "w": w, "h": h}
+
+
+THRESHOLDS = {
+    "mode": "absolute",
+    "steps": [{"color": "green", "value": None}, {"color": "red", "value": 0.9}],
+}
+
+# A board in the shape the generated ones have (one of each panel kind, both kinds of row,
+# the datasource and multi-value variables, the import fields): the check's own fixture,
+# independent of what the boards hold today.
+SAMPLE: Board = {
+    "__inputs": [
+        {
+            "name": "DS_PROMETHEUS",
+            "label": "Prometheus",
+            "description": "",
+            "type": "datasource",
+            "pluginId": "prometheus",
+            "pluginName": "Prometheus",
+        }
+    ],
+    "__requires": [
+        {"type": "grafana", "id": "grafana", "name": "Grafana", "version": "10.4.0"},
+        {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"},
+        {"type": "panel", "id": "heatmap", "name": "Heatmap", "version": ""},
+    ],
+    "id": None,
+    "uid": "llmobs-sample",
+    "title": "llmobs sample",
+    "tags": ["llmobs"],
+    "schemaVersion": 39,
+    "version": 1,
+    "editable": True,
+    "graphTooltip": 1,
+    "refresh": "30s",
+    "time": {"from": "now-1h", "to": "now"},
+    "timepicker": {},
+    "timezone": "browser",
+    "annotations": {"list": []},
+    "links": [],
+    "templating": {
+        "list": [
+            {
+                "name": "datasource",
+                "label": "Data source",
+                "type": "datasource",
+                "query": "prometheus",
+                "hide": 0,
+            },
+            {
+                "name": "role",
+                "label": "Role",
+                "type": "query",
+                "datasource": DS,
+                "query": {"query": "label_values(llmobs_role_replicas, role)", "refId": "R"},
+                "multi": True,
+                "includeAll": True,
+                "allValue": ".*",
+                "refresh": 2,
+                "sort": 1,
+                "current": {"text": ["All"], "value": ["$__all"]},
+                "options": [],
+            },
+        ]
+    },
+    "panels": [
+        {
+            "type": "stat",
+            "id": 1,
+            "title": "Requests / s",
+            "datasource": DS,
+            "gridPos": _grid(0, 0, 4, 4),
+            "targets": [_target('sum(rate(llmobs_requests_total{role=~"$role"}[5m]))', "")],
+            "fieldConfig": {
+                "defaults": {"unit": "reqps", "thresholds": THRESHOLDS, "noValue": "No traffic"},
+                "overrides": [],
+            },
+            "options": {
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                "graphMode": "area",
+                "colorMode": "value",
+                "textMode": "auto",
+                "justifyMode": "auto",
+                "orientation": "auto",
+                "wideLayout": True,
+                "showPercentChange": False,
+            },
+        },
+        {
+            "type": "row",
+            "id": 2,
+            "title": "Latency",
+            "collapsed": False,
+            "gridPos": _grid(0, 4, 24, 1),
+            "panels": [],
+        },
+        {
+            "type": "timeseries",
+            "id": 3,
+            "title": "TTFT",
+            "datasource": DS,
+            "gridPos": _grid(0, 5, 12, 8),
+            "targets": [
+                _target(
+                    "histogram_quantile(0.9, sum by (le, role) "
+                    '(rate(llmobs_ttft_seconds_bucket{role=~"$role"}[$__rate_interval])))',
+                    "p90 {{role}}",
+                )
+            ],
+            "fieldConfig": {
+                "defaults": {
+                    "unit": "s",
+                    "min": 0,
+                    "custom": {"fillOpacity": 10, "showPoints": "never", "lineWidth": 1},
+                    "thresholds": THRESHOLDS,
+                    "color": {"mode": "palette-classic"},
+                },
+                "overrides": [
+                    {
+                        "matcher": {"id": "byName", "options": "SLO"},
+                        "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash"}}],
+                    }
+                ],
+            },
+            "options": {
+                "legend": {
+                    "showLegend": True,
+                    "displayMode": "table",
+                    "placement": "bottom",
+                    "calcs": ["mean", "max"],
+                },
+                "tooltip": {"mode": "multi", "sort": "desc"},
+            },
+        },
+        {
+            "type": "heatmap",
+            "id": 4,
+            "title": "Prompt length",
+            "datasource": DS,
+            "gridPos": _grid(12, 5, 12, 8),
+            "targets": [
+                _target(
+                    "sum by (le) (rate(llmobs_prompt_tokens_bucket[$__rate_interval]))",
+                    "{{le}}",
+                    format="heatmap",
+                )
+            ],
+            "fieldConfig": {
+                "defaults": {"custom": {"scaleDistribution": {"type": "linear"}}},
+                "overrides": [],
+            },
+            "options": {
+                "calculate": False,
+                "cellGap": 1,
+                "color": {
+                    "mode": "scheme",
+                    "scheme": "Blues",
+                    "scale": "exponential",
+                    "exponent": 0.5,
+                    "steps": 64,
+                    "fill": "dark-orange",
+                    "reverse": False,
+                },
+                "filterValues": {"le": 1e-9},
+                "legend": {"show": True},
+                "rowsFrame": {"layout": "auto"},
+                "tooltip": {"mode": "single", "yHistogram": True},
+                "yAxis": {"axisPlacement": "left", "unit": "short"},
+            },
+        },
+        {
+            "type": "row",
+            "id": 5,
+            "title": "Pods",
+            "collapsed": True,
+            "gridPos": _grid(0, 13, 24, 1),
+            "panels": [
+                {
+                    "type": "bargauge",
+                    "id": 6,
+                    "title": "KV cache usage",
+                    "datasource": DS,
+                    "gridPos": _grid(0, 14, 12, 8),
+                    "targets": [
+                        _target(
+                            "max by (pod) (llmobs_kv_cache_usage_ratio)", "{{pod}}", instant=True
+                        )
+                    ],
+                    "fieldConfig": {
+                        "defaults": {
+                            "unit": "percentunit",
+                            "min": 0,
+                            "max": 1,
+                            "thresholds": THRESHOLDS,
+                        },
+                        "overrides": [],
+                    },
+                    "options": {
+                        "displayMode": "gradient",
+                        "orientation": "horizontal",
+                        "reduceOptions": {"calcs": ["lastNotNull"], "values": False},
+                        "showUnfilled": True,
+                    },
+                },
+                {
+                    "type": "table",
+                    "id": 7,
+                    "title": "Pods",
+                    "datasource": DS,
+                    "gridPos": _grid(12, 14, 12, 8),
+                    "targets": [
+                        _target("llmobs_requests_running", "", instant=True, format="table")
+                    ],
+                    "fieldConfig": {
+                        "defaults": {"custom": {"align": "auto", "filterable": True}},
+                        "overrides": [],
+                    },
+                    "options": {"showHeader": True, "cellHeight": "sm"},
+                    "transformations": [
+                        {"id": "organize", "options": {"excludeByName": {"Time": True}}}
+                    ],
+                },
+            ],
+        },
+    ],
+}
+
+
+def generated() -> dict[str, Board]:
+    """The boards as llmobs builds them now, once llmobs.dashboards.boards exists."""
+    package = importlib.import_module("llmobs.dashboards")
+    build: Callable[[], dict[str, Board]] | None = getattr(package, "boards", None)
+    return {} if build is None else build()
+
+
+def committed() -> dict[str, Board]:
+    files = sorted(DASHBOARDS.glob("*.json")) if DASHBOARDS.is_dir() else []
+    return {f"dashboards/{path.name}": json.loads(path.read_text()) for path in files}
+
+
+@pytest.fixture(scope="module")
+def tools() -> Path:
+    if not (TOOLS / "node_modules" / ".bin" / "tsc").is_file():
+        pytest.fail(f"tsc and @grafana/schema are not installed in {TOOLS}: run scripts/setup")
+    return TOOLS
+
+
+def test_every_board_passes(tools: Path) -> None:
+    boards = {"sample.json": SAMPLE, **committed(), **generated()}
+    found = check(boards, tools)
+    assert not found, "\n".join(map(str, found))
+
+
+def _set(board: Board, path: list[str | int], value: Any) -> Board:
+    changed: Board = json.loads(json.dumps(board))  # unshared parts (deepcopy keeps sharing)
+    *parents, last = path
+    node: Any = changed
+    for key in parents:
+        node = node[key]
+    if value is _DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return changed
+
+
+_DELETE = object()
+
+# (name, where, new value, the JSON path tsc points at, tsc's code, words of its message)
+WRONG: list[tuple[str, list[str | int], Any, str, str, str]] = [
+    (
+        "a width as a string",
+        ["panels", 2, "gridPos", "w"],
+        "12",
+        "panels[2].gridPos.w",
+        "TS2322",
+        "Type 'string' is not assignable to type 'number'",
+    ),
+    (
+        "a misspelt query field",
+        ["panels", 2, "targets", 0, "legendFormt"],
+        "{{role}}",
+        "panels[2].targets[0].legendFormt",
+        "TS2353",
+        "'\"legendFormt\"' does not exist in type 'PrometheusQuery'",
+    ),
+    (
+        "a threshold mode Grafana does not have",
+        ["panels", 0, "fieldConfig", "defaults", "thresholds", "mode"],
+        "absolut",
+        "panels[0].fieldConfig.defaults.thresholds.mode",
+        "TS2820",
+        'is not assignable to type \'"absolute" | "percentage"\'',
+    ),
+    (
+        "the heatmap's calculate as a string",
+        ["panels", 3, "options", "calculate"],
+        "false",
+        "panels[3].options.calculate",
+        "TS2322",
+        "Type 'string' is not assignable to type 'boolean",
+    ),
+    (
+        "an Angular graph panel",
+        ["panels", 2, "type"],
+        "graph",
+        "panels[2].type",
+        "TS2322",
+        "Type '\"graph\"' is not assignable to type",
+    ),
+    (
+        "a row without its panels",
+        ["panels", 1, "panels"],
+        _DELETE,
+        "panels[1]",
+        "TS2322",
+        "Property 'panels' is missing",
+    ),
+    (
+        "no schemaVersion",
+        ["schemaVersion"],
+        _DELETE,
+        "",
+        "TS2322",
+        "Property 'schemaVersion' is missing",
+    ),
+    (
+        "a legend option of another panel",
+        ["panels", 2, "options", "legend", "show"],
+        True,
+        "panels[2].options.legend.show",
+        "TS2353",
+        "'\"show\"' does not exist in type",
+    ),
+    (
+        "a stat panel with custom field config",
+        ["panels", 0, "fieldConfig", "defaults", "custom"],
+        {"lineWidth": 1},
+        "panels[0].fieldConfig.defaults.custom.lineWidth",
+        "TS2322",
+        "Type 'number' is not assignable to type 'undefined'",
+    ),
+    (
+        "a variable that hides itself with a number Grafana does not know",
+        ["templating", "list", 0, "hide"],
+        7,
+        "templating.list[0].hide",
+        "TS2322",
+        "Type '7' is not assignable to type 'VariableHide",
+    ),
+    (
+        "an import input of an unknown kind",
+        ["__inputs", 0, "type"],
+        "datasources",
+        "__inputs[0].type",
+        "TS2820",
+        'is not assignable to type \'"constant" | "datasource"\'',
+    ),
+    (
+        "a nested panel of a collapsed row with a thresholds step without a value",
+        ["panels", 4, "panels", 0, "fieldConfig", "defaults", "thresholds", "steps"],
+        [{"color": "green"}],
+        "panels[4].panels[0].fieldConfig.defaults.thresholds.steps[0]",
+        "TS2741",
+        "Property 'value' is missing",
+    ),
+]
+
+
+def test_a_wrong_field_fails_with_tscs_message(tools: Path) -> None:
+    boards = {name: _set(SAMPLE, where, value) for name, where, value, *_ in WRONG}
+    found: dict[str, list[Problem]] = {}
+    for problem in check(boards, tools):
+        found.setdefault(problem.board, []).append(problem)
+    for name, _where, _value, path, code, words in WRONG:
+        assert name in found, f"{name}: tsc found nothing wrong"
+        (problem,) = found[name]
+        assert (problem.path, problem.code) == (path, code), f"{name}: {problem}"
+        assert words in problem.message, f"{name}: {problem}"
+
+
+def test_without_tsc_it_says_how_to_install_it(tmp_path: Path) -> None:
+    with pytest.raises(TypecheckUnavailable, match="run scripts/setup"):
+        check({"sample.json": SAMPLE}, tmp_path)

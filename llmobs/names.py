@@ -178,7 +178,8 @@ EXPORTER_SCRAPES = Metric(
 EXPORTER_DISCOVERY_ERRORS = Metric(
     PREFIX + "exporter_discovery_errors",
     "counter",
-    "Failed Kubernetes list or watch calls (the watch is restarted after each).",
+    "Failed discovery calls: Kubernetes list or watch (the watch is restarted after each), "
+    "HTTP SD reads (the last targets are kept).",
     (),
 )
 

@@ -184,12 +184,36 @@ class KubernetesDiscovery(Auth):
     )
 
 
+class HttpSd(StrictModel):
+    """Targets from a Prometheus HTTP service-discovery endpoint, read again and again (the
+    emulator's ``/sim/targets`` is one): ``llmobs.exporter.httpsd``."""
+
+    url: str = Field(
+        description="http(s) URL answering [{targets: [HOST:PORT, ...], labels: {...}}] (no "
+        "credentials); the labels role, group, pod, namespace and model become the targets'."
+    )
+    refresh_interval_s: float = Field(
+        default=60.0, gt=0, description="Seconds between reads of the list (Prometheus: 60)."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> HttpSd:
+        if "@" in self.url:
+            raise ValueError("http_sd.url: give it without user:password@ (no credentials)")
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"http_sd.url {self.url!r} is not an http(s) URL")
+        return self
+
+
 class ExporterConfig(StrictModel):
     """Everything ``llmobs exporter`` needs."""
 
     targets: list[StaticTarget] = Field(default_factory=list, description="Static targets.")
     kubernetes: KubernetesDiscovery | None = Field(
         default=None, description="Discover pods in Kubernetes."
+    )
+    http_sd: HttpSd | None = Field(
+        default=None, description="Discover targets from an HTTP service-discovery endpoint."
     )
     interval_s: float = Field(default=5.0, gt=0, description="Seconds between scrapes of a target.")
     jitter: float = Field(
@@ -225,8 +249,8 @@ class ExporterConfig(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> ExporterConfig:
-        if not self.targets and self.kubernetes is None:
-            raise ValueError("no targets: give --target URL, or kubernetes discovery")
+        if not self.targets and self.kubernetes is None and self.http_sd is None:
+            raise ValueError("no targets: give --target URL, kubernetes or http_sd discovery")
         if self.timeout_s is not None and self.timeout_s > self.interval_s:
             raise ValueError("timeout_s must not exceed interval_s")
         if self.window_s < 2 * self.interval_s:

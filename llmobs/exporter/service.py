@@ -21,7 +21,7 @@ from prometheus_client.process_collector import ProcessCollector
 from llmobs import observation, strictjson
 from llmobs.clock import SYSTEM, Clock
 from llmobs.errors import ConfigError
-from llmobs.exporter import discovery
+from llmobs.exporter import discovery, httpsd
 from llmobs.exporter.collector import render
 from llmobs.exporter.config import ExporterConfig
 from llmobs.exporter.pods import KEY_PREFIX
@@ -46,6 +46,16 @@ class Exporter:
         self.process = CollectorRegistry(auto_describe=False)
         ProcessCollector(registry=self.process)
         self._watchers: list[discovery.PodWatcher] = []
+        self._http_sd: httpsd.HttpSdPoller | None = None
+
+    def sync_http_sd(self, targets: list[Target]) -> None:
+        """After a read of the HTTP SD endpoint: its targets are exactly these."""
+        wanted = {t.key for t in targets}
+        for key in list(self.scraper.states):
+            if key.startswith(httpsd.KEY_PREFIX) and key not in wanted:
+                self.scraper.remove(key)
+        for target in targets:
+            self.scraper.put(target)
 
     def sync(self, namespace: str | None, targets: list[Target]) -> None:
         """After a LIST: the discovered targets of ``namespace`` (None: all) are exactly these."""
@@ -78,10 +88,17 @@ class Exporter:
             self._watchers = discovery.watchers(settings, api, sink, self.pod_credentials)
             for watcher in self._watchers:
                 watcher.start()
+        if self.config.http_sd is not None:
+            self._http_sd = httpsd.HttpSdPoller(
+                self.config.http_sd, self.sync_http_sd, self._discovery_error
+            )
+            self._http_sd.start()
 
     async def stop(self) -> None:
         for watcher in self._watchers:
             watcher.stop()
+        if self._http_sd is not None:
+            await self._http_sd.stop()
         await self.scraper.close()
 
     def targets_json(self) -> dict[str, Any]:

@@ -10,6 +10,8 @@ import click
 
 from llmobs import __version__
 from llmobs.cli.autoscaler import autoscaler
+from llmobs.cli.demo import demo
+from llmobs.cli.dashboards import dashboards
 from llmobs.cli.exporter import exporter
 from llmobs.cli.scrape import scrape
 from llmobs.cli.sim import sim
@@ -32,6 +34,8 @@ def cli() -> None:
 
 
 cli.add_command(autoscaler)
+cli.add_command(demo)
+cli.add_command(dashboards)
 cli.add_command(exporter)
 cli.add_command(scrape)
 cli.add_command(sim)

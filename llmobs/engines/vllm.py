@@ -93,3 +93,11 @@ CATALOG = Catalog(
     naming=naming,
     naming_reads=_LEGACY_NAMES,
 )
+
+# Series the catalog reads as no signal, which the dashboards show: the request shape (tokens
+# per prompt and per answer, histograms) and why requests finished (``request_success_total``'s
+# label, with the reasons that mean the request failed).
+PROMPT_LENGTH = "vllm:request_prompt_tokens"
+GENERATION_LENGTH = "vllm:request_generation_tokens"
+FINISHED_REASON = "finished_reason"
+FAILED_REASONS: tuple[str, ...] = ("abort", "error")

@@ -9,9 +9,13 @@ and the engine catalogs. Pure: nothing here talks to Prometheus.
   (``role_quantile("ttft_seconds", 0.99)``, ``role_rate``, ``role_kv_cache_usage``,
   ``role_replicas``, ...) and computed by Prometheus from the per-target series over a range
   (``quantile``, ``mean``, ``attainment``, ``counter_rate``, ``kv_cache_usage``,
-  ``requests_running``, ``targets_up``, ``target_down``, ``scrape_errors``, ...).
+  ``requests_running``, ``targets_up``, ``targets_down``, ``target_down``,
+  ``scrape_errors``, ...).
 * An engine's own series (``engines``): ``engine_quantile``, ``engine_rate``, ``engine_gauge``,
-  ``engine_count``, ``engine_mean``, ``engine_replicas``, ``engine_age``.
+  ``engine_count``, ``engine_mean``, ``engine_replicas``, ``engine_age``; vLLM's series no
+  signal reads (``vllm``: request lengths, the failed share).
+* The autoscaler's series (``autoscaler``) and Grafana's variables (``grafana``: ``$var``
+  matchers, ``label_values``, ``$__rate_interval``), which the dashboards use.
 
 ``llmobs.rules`` builds the Prometheus recording and alerting rules from these. Invalid
 input raises ``llmobs.errors.ConfigError``.
@@ -56,6 +60,7 @@ from llmobs.promql.exported import (
     scrape_errors,
     target_down,
     targets,
+    targets_down,
     targets_up,
 )
 from llmobs.promql.syntax import (
@@ -145,6 +150,7 @@ __all__ = [
     "string",
     "target_down",
     "targets",
+    "targets_down",
     "targets_up",
     "window",
 ]

@@ -193,6 +193,12 @@ def targets(*matchers: Matcher, by: Sequence[str] = BY_ROLE) -> Expr:
     return aggregate(Agg.COUNT, selector(names.TARGET_UP.name, *matchers), by)
 
 
+def targets_down(*matchers: Matcher, by: Sequence[str] = ()) -> Expr:
+    """Targets whose last scrape failed, counted ``by``: 0 when every one answered, no
+    series when there is no target."""
+    return aggregate(Agg.SUM, f"1 - {selector(names.TARGET_UP.name, *matchers)}", by)
+
+
 def target_down(*matchers: Matcher) -> Expr:
     """Each target whose last scrape failed: ``llmobs_target_up == 0``."""
     return compare(selector(names.TARGET_UP.name, *matchers), "==", 0)

@@ -9,6 +9,7 @@ The file (every key described; unknown keys are errors)::
     leader_election: {namespace: llmobs, lease: llmobs-autoscaler}
     http: {host: 0.0.0.0, port: 9401}
     grpc: {host: 0.0.0.0, port: 9402, tls: {cert: ..., key: ..., client_ca: ...}}
+    capacity_from: {file: sweep.json, prompt_tokens: 2500}   # seed capacities from a sweep
 
 ``serve`` runs it: the loop (``service.Autoscaler`` with ``policy.OurPolicy``), its HTTP
 surface, the KEDA server when ``grpc`` is set, and the Lease when ``leader_election`` is.
@@ -22,11 +23,13 @@ import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
+from llmobs import strictjson
 from llmobs.autoscaler.actuators import Kind, KubeScale, api_client, targets_for
+from llmobs.autoscaler.capacity import seeded
 from llmobs.autoscaler.config import AutoscalerConfig
 from llmobs.autoscaler.model import Decision, Source
 from llmobs.autoscaler.service import Autoscaler, Managed, stderr_line
@@ -100,6 +103,19 @@ class Grpc(StrictModel):
     tls: GrpcTls | None = Field(None, description="TLS; plaintext when absent.")
 
 
+class CapacityFrom(StrictModel):
+    """Seed each role's per-replica capacity from an ``llmbench sweep`` measured on one
+    replica (``llmobs.autoscaler.capacity.seeded``); a role that sets ``capacity`` keeps it."""
+
+    file: Path = Field(description="The sweep's sweep.json (relative: to the working directory).")
+    prompt_tokens: float | None = Field(
+        None,
+        gt=0,
+        description="The sweep's prompt length (its --isl), which sweep.json does not record: "
+        "prefill is seeded only with it (prompt tokens/s = requests/s x this).",
+    )
+
+
 SourceConfig = Annotated[
     ExporterSourceConfig | ScrapeSourceConfig | PrometheusSourceConfig, Field(discriminator="kind")
 ]
@@ -115,6 +131,9 @@ class Settings(StrictModel):
     http: Listen = Field(default_factory=Listen, description="The HTTP listener.")
     grpc: Grpc | None = Field(None, description="The KEDA external scaler; none when absent.")
     history: int = Field(20, ge=1, le=10_000, description="Decisions kept per role.")
+    capacity_from: CapacityFrom | None = Field(
+        None, description="Seed the roles' capacities from an llmbench sweep; none when absent."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -136,8 +155,35 @@ class Settings(StrictModel):
 
 
 def load(path: Path) -> Settings:
-    """The settings in a YAML file (raises ``ConfigError`` saying what to fix)."""
-    return validate(Settings, read_yaml(path, "autoscaler config"), f"autoscaler config {path}")
+    """The settings in a YAML file, capacities seeded (raises ``ConfigError`` saying what to
+    fix)."""
+    settings = validate(Settings, read_yaml(path, "autoscaler config"), f"autoscaler config {path}")
+    return with_capacity(settings)
+
+
+def read_sweep(path: Path) -> dict[str, Any]:
+    """An ``llmbench sweep`` result (raises ``ConfigError`` naming the file and the fault)."""
+    where = f"capacity_from: {path}"
+    try:
+        doc = strictjson.loads(path.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read it ({exc.strerror or exc})") from None
+    except ValueError as exc:  # bad syntax, NaN, or bytes that are not UTF-8
+        raise ConfigError(f"{where} is not JSON: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("tool") != "llmbench-sweep":
+        raise ConfigError(f"{where} is not an llmbench sweep result (sweep.json)")
+    if not isinstance(doc.get("points"), list):
+        raise ConfigError(f"{where}: its points are not a list")
+    return doc
+
+
+def with_capacity(settings: Settings) -> Settings:
+    """``settings`` with the policy's capacities seeded from ``capacity_from`` (if set)."""
+    source = settings.capacity_from
+    if source is None:
+        return settings
+    policy = seeded(settings.policy, read_sweep(source.file), source.prompt_tokens)
+    return settings.model_copy(update={"policy": policy})
 
 
 def managed(settings: Settings) -> list[Managed]:

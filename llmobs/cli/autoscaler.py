@@ -103,10 +103,14 @@ def merge(options: dict[str, Any], config_path: Path | None) -> Any:
         _section(data, "http")["port"] = options["port"]
     if options["grpc_port"] is not None:
         _section(data, "grpc")["port"] = options["grpc_port"]
+    if options["capacity_from"] is not None:
+        _section(data, "capacity_from")["file"] = str(options["capacity_from"])
+    if options["sweep_isl"] is not None:
+        _section(data, "capacity_from")["prompt_tokens"] = options["sweep_isl"]
     if not roles:
         del policy["roles"]  # validation says what is missing
     where = f"autoscaler configuration{f' ({config_path})' if config_path else ''}"
-    return validate(app.Settings, data, where)
+    return app.with_capacity(validate(app.Settings, data, where))
 
 
 @click.command()
@@ -151,6 +155,19 @@ def merge(options: dict[str, Any], config_path: Path | None) -> Any:
     default=None,
     help="Serve the KEDA external scaler (gRPC) on this port [9402 in the config].",
 )
+@click.option(
+    "--capacity-from",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Seed each role's per-replica capacity from an llmbench sweep.json measured on one "
+    "replica (a role's own capacity is kept).",
+)
+@click.option(
+    "--sweep-isl",
+    type=click.IntRange(min=1),
+    default=None,
+    help="The sweep's prompt length (--isl), needed to seed prefill.",
+)
 def autoscaler(config_path: Path | None, dry_run: bool, **options: Any) -> None:
     """Size prefill by its TTFT SLO and decode by TPOT/ITL, separately, within a GPU budget.
 
@@ -161,12 +178,20 @@ def autoscaler(config_path: Path | None, dry_run: bool, **options: Any) -> None:
         --target http://127.0.0.1:8002,role=decode \\
         --slo prefill:ttft_p90=1s --slo decode:tpot_p90=50ms --max decode=4 \\
         --scale-url http://127.0.0.1:8000
+      llmobs autoscaler --config autoscaler.yaml --capacity-from sweep.json --sweep-isl 2500
     """
     try:
         settings = merge(options, config_path)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     from llmobs.autoscaler.app import serve
+
+    if settings.capacity_from is not None:
+        seeds = ", ".join(
+            f"{name} {'unseeded' if role.capacity is None else f'{role.capacity:g}/s'}"
+            for name, role in settings.policy.roles.items()
+        )
+        click.echo(f"capacity per replica from {settings.capacity_from.file}: {seeds}")
 
     def ready(http_port: int, grpc_port: int | None) -> None:
         host = settings.http.host

@@ -29,6 +29,8 @@ def options(**given: Any) -> dict[str, Any]:
         "scale_url": None,
         "port": None,
         "grpc_port": None,
+        "capacity_from": None,
+        "sweep_isl": None,
     }
     return base | given
 

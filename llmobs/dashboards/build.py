@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from llmobs import strictjson
-from llmobs.dashboards import serving
+from llmobs.dashboards import autoscaler, engines, serving
 
 BOARDS: dict[str, Callable[[], dict[str, Any]]] = {
     serving.FILE: serving.board,
+    autoscaler.FILE: autoscaler.board,
+    engines.FILE: engines.board,
 }
 DEFAULT_OUT = Path("dashboards")
 REGENERATE = "llmobs dashboards build"

@@ -49,8 +49,9 @@ def one_of(label: str, values: Sequence[str]) -> Matcher:
     return re_(label, "|".join(values))
 
 
-def label_values(series: Selector | Expr, label: str) -> str:
-    """Grafana's ``label_values(series, label)`` query for a variable's options."""
+def label_values(series: Selector | Expr | None, label: str) -> str:
+    """Grafana's ``label_values(series, label)`` query for a variable's options (of every
+    series when ``series`` is None)."""
     if not _NAME.match(label):
         raise ConfigError(f"{label!r} is not a label name")
-    return f"label_values({series}, {label})"
+    return f"label_values({label})" if series is None else f"label_values({series}, {label})"

@@ -49,7 +49,11 @@ def board(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 
 def test_the_three_boards() -> None:
-    assert "llmobs-serving.json" in BOARDS
+    assert sorted(BOARDS) == [
+        "llmobs-autoscaler.json",
+        "llmobs-engines.json",
+        "llmobs-serving.json",
+    ]
 
 
 def test_strict_json_that_reads_back_the_same(board: dict[str, Any]) -> None:

@@ -1,22 +1,22 @@
 """Every board type-checks against Grafana's own published types (@grafana/schema) with tsc.
 
-The boards are the committed ``dashboards/*.json`` (what users import) and what
-``llmobs.dashboards.boards()`` builds now; each is checked as an object literal of
-tools/grafana-schema/board.ts's ``Board`` by the real ``tsc`` that scripts/setup installs.
+The boards are the committed ``dashboards/*.json`` (what users import), what
+``llmobs.dashboards.boards()`` builds now and a sample with every kind of panel; each is
+checked as an object literal of tools/grafana-schema/board.ts's ``Board`` by the real
+``tsc`` that scripts/setup installs.
 The check is shown to bite: boards with one field of the wrong type or shape fail, each with
 tsc's own message at the field's JSON path.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from llmobs.dashboards import boards
 from llmobs.dashboards.typecheck import TOOLS, Problem, TypecheckUnavailable, check
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -261,13 +261,6 @@ SAMPLE: Board = {
 }
 
 
-def generated() -> dict[str, Board]:
-    """The boards as llmobs builds them now, once llmobs.dashboards.boards exists."""
-    package = importlib.import_module("llmobs.dashboards")
-    build: Callable[[], dict[str, Board]] | None = getattr(package, "boards", None)
-    return {} if build is None else build()
-
-
 def committed() -> dict[str, Board]:
     files = sorted(DASHBOARDS.glob("*.json")) if DASHBOARDS.is_dir() else []
     return {f"dashboards/{path.name}": json.loads(path.read_text()) for path in files}
@@ -281,9 +274,27 @@ def tools() -> Path:
 
 
 def test_every_board_passes(tools: Path) -> None:
-    boards = {"sample.json": SAMPLE, **committed(), **generated()}
-    found = check(boards, tools)
+    built = boards()
+    assert len(committed()) == len(built) > 0
+    found = check({"sample.json": SAMPLE, **committed(), **built}, tools)
     assert not found, "\n".join(map(str, found))
+
+
+def test_each_real_board_with_a_wrong_field_fails(tools: Path) -> None:
+    """The same check on the real boards: a width as a string, a field the grid lacks."""
+    wrong = {}
+    for name, board in boards().items():
+        wrong[f"{name} width"] = _set(board, ["panels", 0, "gridPos", "w"], "12")
+        wrong[f"{name} field"] = _set(board, ["panels", 0, "gridPos", "z"], 1)
+    found = {(p.board, p.path, p.code) for p in check(wrong, tools)}
+    assert found == {
+        (name, path, code)
+        for board in boards()
+        for name, path, code in [
+            (f"{board} width", "panels[0].gridPos.w", "TS2322"),
+            (f"{board} field", "panels[0].gridPos.z", "TS2353"),
+        ]
+    }
 
 
 def _set(board: Board, path: list[str | int], value: Any) -> Board:

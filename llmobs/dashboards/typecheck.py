@@ -19,12 +19,14 @@ import math
 import os
 import re
 import subprocess
+import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmobs import exitcodes, strictjson
 from llmobs.errors import LlmobsError
 
 TOOLS = Path(__file__).resolve().parents[2] / "tools" / "grafana-schema"
@@ -213,3 +215,32 @@ def check(
     if done.returncode != 0 and not found:
         raise TypecheckUnavailable(f"tsc exited {done.returncode} and named no error")
     return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m llmobs.dashboards.typecheck [FOLDER]``: type-check FOLDER/*.json (default
+    dashboards/ of this checkout), print each problem, exit 0 when all pass, 1 when some fail
+    or tsc cannot run, 2 when there is no board to read."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    folder = Path(args[0]) if args else TOOLS.parents[1] / "dashboards"
+    files = sorted(folder.glob("*.json"))
+    if len(args) > 1 or not files:
+        print(f"error: no boards (*.json) in {folder}; usage: [FOLDER]", file=sys.stderr)
+        return exitcodes.USAGE
+    try:
+        boards = {path.name: strictjson.loads(path.read_text(encoding="utf-8")) for path in files}
+        found = check(boards)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exitcodes.USAGE
+    except TypecheckUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exitcodes.FAILURE
+    for problem in found:
+        print(problem)
+    print(f"{len(files)} boards, {len(found)} problems", file=sys.stderr)
+    return exitcodes.FAILURE if found else exitcodes.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from llmobs.dashboards import boards
-from llmobs.dashboards.typecheck import TOOLS, Problem, TypecheckUnavailable, check
+from llmobs.dashboards.typecheck import TOOLS, Problem, TypecheckUnavailable, check, main
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = ROOT / "dashboards"
@@ -428,3 +428,21 @@ def test_a_wrong_field_fails_with_tscs_message(tools: Path) -> None:
 def test_without_tsc_it_says_how_to_install_it(tmp_path: Path) -> None:
     with pytest.raises(TypecheckUnavailable, match="run scripts/setup"):
         check({"sample.json": SAMPLE}, tmp_path)
+
+
+def test_the_module_as_a_command(
+    tools: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([str(DASHBOARDS)]) == 0
+    (tmp_path / "bad.json").write_text(
+        json.dumps(_set(SAMPLE, ["panels", 2, "gridPos", "w"], "12"))
+    )
+    assert main([str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        "bad.json: panels[2].gridPos.w: TS2322 Type 'string' is not assignable to type 'number'."
+    ]
+    assert err.splitlines()[-1] == "1 boards, 1 problems"
+    (tmp_path / "bad.json").write_text('{"schemaVersion": NaN}')
+    assert main([str(tmp_path)]) == 2
+    assert main([str(tmp_path / "none")]) == 2

@@ -39,13 +39,16 @@ def _clean(value: Any) -> Any:
 def thresholds(legacy: Any) -> dict[str, Any]:
     """Threshold steps as ``{"mode": "absolute", "steps": [{"color", "value"}]}``: the
     first step's value is null (the base), the others numbers; legacy objects (``index``,
-    ``op``, the string ``"null"``) and grafanalib's empty string are read too."""
+    ``op``, the string ``"null"``) and grafanalib's empty string are read too. A step after
+    the first without a value means nothing and is dropped."""
     raw = legacy.get("steps") if isinstance(legacy, dict) else legacy
     out: list[dict[str, Any]] = []
     for step in raw if isinstance(raw, list) else []:
         value = step.get("value")
-        number = None if value in (None, "null") or not out else float(value)
-        out.append({"color": step["color"], "value": number})
+        if not out:
+            out.append({"color": step["color"], "value": None})
+        elif value not in (None, "null"):
+            out.append({"color": step["color"], "value": float(value)})
     return {"mode": "absolute", "steps": out or [{"color": "green", "value": None}]}
 
 

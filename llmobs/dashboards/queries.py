@@ -119,16 +119,23 @@ class _Client:
         self.url = url.rstrip("/")
         self.timeout = timeout
 
-    def call(self, path: str, params: Sequence[tuple[str, str]]) -> tuple[Any, str | None]:
-        """(data, None) on success, (None, Prometheus's error) on a refused query.
+    def call(
+        self, path: str, params: Sequence[tuple[str, str]], post: bool = True
+    ) -> tuple[Any, str | None]:
+        """(data, None) on success, (None, Prometheus's error) on a refused query. Queries
+        are POSTed (Grafana's default); the label API takes GET only.
 
         Raises:
             TargetUnreachable: no answer from Prometheus.
             TargetHTTPError: an answer that is not Prometheus's JSON (a 5xx, a proxy page).
         """
-        body = urllib.parse.urlencode(params).encode()
-        request = urllib.request.Request(f"{self.url}/api/v1/{path}", data=body, method="POST")
-        request.add_header("Content-Type", "application/x-www-form-urlencoded")
+        form = urllib.parse.urlencode(params)
+        url = f"{self.url}/api/v1/{path}"
+        request = urllib.request.Request(url, data=form.encode(), method="POST")
+        if post:
+            request.add_header("Content-Type", "application/x-www-form-urlencoded")
+        else:
+            request = urllib.request.Request(f"{url}?{form}")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 document = json.loads(response.read())
@@ -170,7 +177,7 @@ def resolve(
             params = [("start", repr(start)), ("end", repr(end))]
             if selector is not None:
                 params.append(("match[]", selector))
-            data, error = client.call(f"label/{label}/values", params)
+            data, error = client.call(f"label/{label}/values", params, post=False)
             if error is not None:
                 raise ConfigError(f"variable {variable.name}: {variable.query!r}: {error}")
             options = tv.filtered(sorted(data), variable.regex)
@@ -191,6 +198,7 @@ def run(
     step: float,
     *,
     scrape_interval: float = 15.0,
+    align: bool = True,
     timeout: float = 30.0,
 ) -> list[Result]:
     """Run every target of ``board`` from ``start`` to ``end`` (unix seconds) every ``step``.
@@ -198,8 +206,9 @@ def run(
     ``variables`` are the selected values by variable name (``["$__all"]`` or ``["All"]`` for
     All); one not given keeps the board's saved selection. ``scrape_interval`` is the data
     source's (Grafana's default is 15 s): it bounds ``$__interval`` and sets
-    ``$__rate_interval``. As Grafana does, the range is aligned down to whole steps and an
-    instant target is evaluated at the range's end.
+    ``$__rate_interval``. As Grafana does, the range is aligned down to whole steps (``align``
+    False: points from ``start`` exactly, so that one falls on ``end`` when the range is whole
+    steps) and an instant target is evaluated at ``end``.
 
     Raises:
         TargetUnreachable, TargetHTTPError: Prometheus cannot be asked.
@@ -209,7 +218,7 @@ def run(
     values = resolve(board, client, variables, start, end)
     scoped = tv.builtins(start, end, step, scrape_interval)
     interval = max(step, scrape_interval)
-    first, last = start - start % interval, end - end % interval
+    first, last = (start - start % interval, end - end % interval) if align else (start, end)
     out = []
     for target in targets(board):
         query = tv.interpolate(target.expr, values, scoped)

@@ -1,0 +1,214 @@
+"""The whole observed stack for the dashboard checks, on 127.0.0.1: three emulated PD
+deployments (vLLM of both naming generations and SGLang), the exporter scraping them, the
+autoscaler sizing one of them through its scale subresource, and a real Prometheus scraping
+the exporter, the autoscaler and every engine (with the labels Kubernetes discovery gives).
+
+Readiness is always a condition on what a server serves (targets up, a series present, a
+window filled), never a sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import openai
+import yaml
+
+from llmobs import names, promql
+from llmobs.autoscaler.app import Settings, serve
+from llmobs.config import validate
+from llmobs.sim.config import EngineSettings
+from tests.exporterhost import ExporterHost, all_up, cluster_targets
+from tests.prometheus import Prometheus
+from tests.servers import wait_until
+from tests.simhost import LoopThread, SimHost
+
+NAMESPACE = "llm"
+WINDOW = 30.0  # the exporter's window; the checks set $__rate_interval to it
+SCRAPE = 1.0  # Prometheus's scrape interval, the data source's "scrape interval"
+MODEL = "Qwen/Qwen2.5-7B-Instruct"
+# Deployments by group: both vLLM naming generations and SGLang, each 1 prefill + 1 decode.
+ENGINES: dict[str, EngineSettings] = {
+    "vllm": EngineSettings(engine="vllm"),
+    "vllm-v011": EngineSettings(engine="vllm", engine_version="0.11.0"),
+    "sglang": EngineSettings(engine="sglang", enable_metrics=True),
+}
+SCALED = "vllm"  # the group the autoscaler sizes
+REQUESTS = 8  # per deployment
+
+
+@dataclass
+class Stack:
+    sims: dict[str, SimHost]
+    exporter: ExporterHost
+    prometheus: Prometheus
+    autoscaler_url: str
+    targets: list[dict[str, str]]
+    sent: dict[str, int] = field(default_factory=dict)
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        return self.prometheus.query(expr, time.time())
+
+
+def _targets(sims: dict[str, SimHost]) -> list[dict[str, str]]:
+    """Static exporter targets, pods named per deployment (two share no namespace and pod)."""
+    out = []
+    for group, sim in sims.items():
+        for target in cluster_targets(sim, group):
+            out.append({**target, "pod": f"{group}-{target['pod']}", "namespace": NAMESPACE})
+    return out
+
+
+def _prometheus_config(
+    exporter: str, autoscaler: str, targets: list[dict[str, str]]
+) -> dict[str, Any]:
+    engines = [
+        {
+            "targets": [t["url"].removeprefix("http://").removesuffix("/metrics")],
+            "labels": {k: t[k] for k in (names.NAMESPACE, names.POD, names.ROLE, names.GROUP)},
+        }
+        for t in targets
+    ]
+    return {
+        "global": {"scrape_interval": f"{SCRAPE:g}s", "evaluation_interval": f"{SCRAPE:g}s"},
+        "scrape_configs": [
+            {"job_name": "llmobs-exporter", "static_configs": [{"targets": [exporter]}]},
+            {"job_name": "llmobs-autoscaler", "static_configs": [{"targets": [autoscaler]}]},
+            {"job_name": "engines", "static_configs": engines},
+        ],
+    }
+
+
+def _autoscaler_settings(exporter_url: str, api_url: str) -> Settings:
+    """Loose SLOs: the loop decides every second and holds, so the replicas stay as scraped."""
+    document = {
+        "policy": {
+            "interval_s": 1.0,
+            "group": SCALED,
+            "gpu_budget": 8,
+            "roles": {
+                "prefill": {"slo": {"ttft": {"p90": "30s"}}, "max_replicas": 2},
+                "decode": {"slo": {"tpot": {"p90": "10s"}}, "max_replicas": 2},
+            },
+        },
+        "source": {"kind": "exporter", "url": exporter_url},
+        "output": {"api_url": api_url},
+        "http": {"host": "127.0.0.1", "port": 0},
+    }
+    return validate(Settings, document, "autoscaler settings")
+
+
+def _start_autoscaler(thread: LoopThread, settings: Settings) -> str:
+    port: concurrent.futures.Future[int] = concurrent.futures.Future()
+
+    def ready(http_port: int, _grpc: int | None) -> None:
+        port.set_result(http_port)
+
+    async def start() -> None:
+        asyncio.get_running_loop().create_task(
+            serve(settings, dry_run=False, ready=ready, log=lambda _line: None)
+        )
+
+    thread.run(start())
+    return f"127.0.0.1:{port.result(60)}"
+
+
+def _up(stack_prometheus: Prometheus, expected: int) -> bool:
+    found = stack_prometheus.query("count(up == 1)", time.time())
+    return bool(found) and float(found[0]["value"][1]) == expected
+
+
+@dataclass
+class Running:
+    """What a started stack needs closed, in reverse order."""
+
+    sims: dict[str, SimHost] = field(default_factory=dict)
+    exporter: ExporterHost | None = None
+    thread: LoopThread | None = None
+    prometheus: Prometheus | None = None
+
+    def close(self) -> None:
+        if self.prometheus is not None:
+            self.prometheus.stop()
+        if self.thread is not None:
+            self.thread.close()  # cancels the autoscaler, which closes its sessions
+        if self.exporter is not None:
+            self.exporter.close()
+        for sim in self.sims.values():
+            sim.close()
+
+
+@contextlib.contextmanager
+def started(root: Path) -> Iterator[Stack]:
+    """The stack, every scrape target up; closed when the generator is."""
+    running = Running()
+    try:
+        for group, engine in ENGINES.items():
+            running.sims[group] = SimHost(engine, roles={"prefill": 1, "decode": 1})
+        targets = _targets(running.sims)
+        running.exporter = ExporterHost({"targets": targets, "interval_s": 0.5, "window_s": WINDOW})
+        running.exporter.wait(all_up, "the exporter's targets up", timeout=60)
+        running.thread = LoopThread()
+        settings = _autoscaler_settings(running.exporter.url, running.sims[SCALED].url)
+        autoscaler = _start_autoscaler(running.thread, settings)
+        config = _prometheus_config(
+            running.exporter.url.removeprefix("http://"), autoscaler, targets
+        )
+        running.prometheus = Prometheus(root, yaml.safe_dump(config)).start()
+        prometheus = running.prometheus
+        wait_until(lambda: _up(prometheus, 2 + len(targets)), 60, "every scrape target up")
+        yield Stack(running.sims, running.exporter, prometheus, autoscaler, targets)
+    finally:
+        running.close()
+
+
+def window_filled(stack: Stack) -> bool:
+    """Prometheus and the exporter both hold a full window of history before any load."""
+    roles = stack.exporter.roles()["roles"]
+    if len(roles) != 2 * len(ENGINES) or any(r["window_seconds"] < WINDOW for r in roles):
+        return False
+    samples = f"count_over_time({names.TARGET_UP.name}[{promql.duration(WINDOW + 5)}])"
+    found = stack.query(f"min({samples})")
+    return bool(found) and float(found[0]["value"][1]) >= WINDOW + 2
+
+
+def load(stack: Stack) -> None:
+    """REQUESTS completions through each deployment's proxy, prompts of several lengths."""
+    for group, sim in stack.sims.items():
+        with openai.OpenAI(base_url=sim.url + "/v1", api_key="x", max_retries=0) as client:
+            for i in range(REQUESTS):
+                client.completions.create(
+                    model=MODEL, prompt=" the" * (300 + 97 * i), max_tokens=6 + 3 * i
+                )
+        stack.sent[group] = REQUESTS
+
+
+def settled(stack: Stack) -> bool:
+    """Every request reached the exporter's window and Prometheus's copy of its series."""
+    signal = names.TARGET_HISTOGRAMS["e2e_seconds"].name + "_count"
+    stored = stack.query(
+        promql.aggregate(promql.Agg.SUM, promql.selector(signal), (names.GROUP, names.ROLE))
+    )
+    counts = {(s["metric"][names.GROUP], s["metric"][names.ROLE]): s["value"][1] for s in stored}
+    for role in stack.exporter.roles()["roles"]:
+        key = (role["group"], role["role"])
+        e2e = role["latency"]["e2e_seconds"]
+        want = stack.sent.get(role["group"])
+        if e2e is None or e2e["count"] != want or counts.get(key) != str(want):
+            return False
+    return True
+
+
+def close_to(ours: float | None, theirs: float | None, rel: float) -> bool:
+    """Equal within ``rel`` relative (absolute near 0); None only with None."""
+    if ours is None or theirs is None:
+        return ours is None and theirs is None
+    return math.isclose(ours, theirs, rel_tol=rel, abs_tol=1e-9)

@@ -1,0 +1,228 @@
+"""Every query of every board, run on a real Prometheus as Grafana runs it.
+
+The stack (``tests.dashstack``): vLLM (both naming generations) and SGLang emulators in PD
+mode, the exporter, the autoscaler and Prometheus 2.42 scraping them every second. Once a
+whole window of history is stored, a load goes through each deployment and settles; then
+every target of every board is interpolated (``llmobs.dashboards.variables``) and sent to
+``/api/v1/query_range`` or ``/api/v1/query`` (``llmobs.dashboards.queries.run``): each must
+parse and return data, and the main panels must equal the exporter's ``/v1/roles``.
+
+Why values may differ, and the tolerance: the checks run the boards with ``$__rate_interval``
+equal to the exporter's window (step ``WINDOW - SCRAPE``) at the time of the ``/v1/roles``
+snapshot, after the load has settled and with the whole load inside both windows. Then
+quantiles and gauges are the same numbers (the exporter's gauges as Prometheus stored them,
+or PromQL's bucket interpolation over the same increase), compared to 1e-9. A rate differs
+by window alignment: the exporter divides the increase by the span of its snapshots (the
+window, up to one exporter interval more), Prometheus's ``rate()`` extrapolates the increase
+seen between its first and last sample in the range to the range's end and divides by the
+range: at most two scrape intervals over a 30 s window, hence 8 %.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from llmobs import names, promql, signals
+from llmobs.dashboards import queries
+from llmobs.dashboards.queries import Result
+from tests.dashstack import (
+    NAMESPACE,
+    SCRAPE,
+    WINDOW,
+    Stack,
+    close_to,
+    load,
+    settled,
+    started,
+    window_filled,
+)
+from tests.servers import wait_until
+
+STEP = WINDOW - SCRAPE  # $__rate_interval = max(step + scrape, 4 x scrape) = the window
+RATE_TOLERANCE = 0.08
+EXACT = 1e-9
+M = tuple(promql.re_(label, "$" + label) for label in names.ROLE_LABELS)
+BY = names.ROLE_LABELS
+
+
+def _variable(name: str, all_value: str | None) -> dict[str, Any]:
+    query = f"label_values({names.ROLE_REPLICAS.name}, {name})"
+    variable = {"name": name, "type": "query", "query": {"query": query, "refId": "A"}}
+    extra = {"multi": True, "includeAll": True, "current": {"value": ["$__all"]}}
+    return {**variable, **extra, **({"allValue": all_value} if all_value else {})}
+
+
+def _panel(pid: int, title: str, kind: str, *exprs: str, instant: bool = False) -> dict[str, Any]:
+    targets = [
+        {"refId": chr(65 + i), "expr": e, "legendFormat": "{{role}}", "instant": instant}
+        for i, e in enumerate(exprs)
+    ]
+    return {"id": pid, "title": title, "type": kind, "targets": targets}
+
+
+def _small_board() -> dict[str, Any]:
+    """A board shaped as D1's: query variables (All as ``.*``; ``role`` without an allValue,
+    so All is its options), targets over ``$__rate_interval``, a collapsed row's panels."""
+    rate = promql.counter_rate(signals.REQUESTS.name, "$__rate_interval", *M, by=BY)
+    p90 = "max by (namespace, group, role, model) ({})"
+    nested = promql.quantile(signals.TTFT.name, 0.9, "$__rate_interval", *M, by=BY)
+    return {
+        "uid": "llmobs-small",
+        "templating": {
+            "list": [
+                {"name": "datasource", "type": "datasource", "query": "prometheus"},
+                *(_variable(n, ".*") for n in (names.NAMESPACE, names.GROUP, names.MODEL)),
+                _variable(names.ROLE, None),
+            ]
+        },
+        "panels": [
+            _panel(1, "Request rate", "timeseries", rate),
+            _panel(
+                2,
+                "TTFT p90",
+                "timeseries",
+                p90.format(promql.role_quantile("ttft_seconds", 0.9, *M)),
+            ),
+            _panel(
+                3,
+                "TPOT p90",
+                "stat",
+                p90.format(promql.role_quantile("tpot_seconds", 0.9, *M)),
+                instant=True,
+            ),
+            _panel(4, "KV cache", "timeseries", promql.kv_cache_usage("max", *M, by=BY)),
+            _panel(5, "Running", "timeseries", promql.requests_running(*M, by=BY)),
+            _panel(6, "Waiting", "timeseries", promql.requests_waiting(*M, by=BY)),
+            {
+                "id": 7,
+                "type": "row",
+                "title": "Collapsed",
+                "collapsed": True,
+                "panels": [_panel(8, "TTFT p90 from buckets", "timeseries", nested)],
+            },
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class Main:
+    """A main panel and the /v1/roles value it must show for one role."""
+
+    title: str
+    value: Any  # (role document) -> float | None
+    tolerance: float
+
+
+def _quantile(signal: str) -> Any:
+    def get(role: Mapping[str, Any]) -> float | None:
+        found = role["latency"][signal]
+        return None if found is None else found["quantiles"]["0.9"]
+
+    return get
+
+
+SMALL_MAIN = (
+    Main("Request rate", lambda r: r["request_rate"], RATE_TOLERANCE),
+    Main("TTFT p90", _quantile("ttft_seconds"), EXACT),
+    Main("TPOT p90", _quantile("tpot_seconds"), EXACT),
+    Main("KV cache", lambda r: r["kv_cache_usage_ratio"]["max"], EXACT),
+    Main("Running", lambda r: r["requests_running"], EXACT),
+    Main("Waiting", lambda r: r["requests_waiting"], EXACT),
+    Main("TTFT p90 from buckets", _quantile("ttft_seconds"), EXACT),
+)
+
+
+@dataclass(frozen=True)
+class Observed:
+    stack: Stack
+    roles: list[dict[str, Any]]  # /v1/roles after the load settled
+    at: float  # its timestamp: where the boards are evaluated
+
+
+@pytest.fixture(scope="module")
+def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
+    with started(tmp_path_factory.mktemp("dashboards")) as stack:
+        wait_until(lambda: window_filled(stack), 120, "a full window of history")
+        loaded = time.time()
+        load(stack)
+        wait_until(lambda: settled(stack), 60, "every request in the exporter and Prometheus")
+        document = stack.exporter.roles()
+        at = float(document["timestamp"])
+        assert at - WINDOW < loaded - SCRAPE, "the load took longer than one window: CPU starved"
+        yield Observed(stack, document["roles"], at)
+
+
+def _run(
+    observed: Observed, board: Mapping[str, Any], chosen: Mapping[str, Sequence[str]]
+) -> list[Result]:
+    start = observed.at - 4 * STEP  # points every step, the last one at the snapshot
+    url = observed.stack.prometheus.url
+    return queries.run(
+        board, url, chosen, start, observed.at, STEP, scrape_interval=SCRAPE, align=False
+    )
+
+
+def _has_data(result: Result) -> bool:
+    return any(v is not None for s in result.series for _, v in s.points)
+
+
+def _problems(results: list[Result]) -> list[str]:
+    return [
+        f"{r.target.board_uid} panel {r.target.panel_id} {r.target.panel_title!r} "
+        f"{r.target.ref_id}: {r.error or 'no data'}\n    {r.query}"
+        for r in results
+        if r.error is not None or not _has_data(r)
+    ]
+
+
+def test_every_target_parses_and_returns_data(observed: Observed) -> None:
+    board = _small_board()
+    results = _run(observed, board, {})
+    assert len(results) == len(queries.targets(board)) == 7
+    assert not _problems(results), "\n".join(_problems(results))
+    # All without an allValue is the options Prometheus's label API gave, as a regex.
+    rate = next(r for r in results if r.target.panel_title == "Request rate")
+    assert 'role=~"(decode|prefill)"' in rate.query and 'group=~".*"' in rate.query
+    assert f"[{promql.duration(WINDOW)}]" in rate.query
+    assert {s.labels[names.GROUP] for s in rate.series} == {"vllm", "vllm-v011", "sglang"}
+
+
+def _last(result: Result, role: Mapping[str, Any], at: float) -> float | None:
+    """The panel's value at the snapshot for ``role``: its one series matching the role."""
+    keys = (names.NAMESPACE, names.GROUP, names.ROLE)
+    matching = [s for s in result.series if all(s.labels.get(k, role[k]) == role[k] for k in keys)]
+    assert len(matching) <= 1, (result.query, matching)
+    if not matching:
+        return None
+    when, value = matching[0].points[-1]
+    assert abs(when - at) < 0.01, (when, at, result.query)
+    return value
+
+
+def test_main_panels_equal_the_exporters_roles(observed: Observed) -> None:
+    board = _small_board()
+    mismatches = []
+    compared = 0
+    for role in observed.roles:
+        chosen = {
+            names.NAMESPACE: [NAMESPACE],
+            names.GROUP: [role["group"]],
+            names.ROLE: [role["role"]],
+        }
+        results = {r.target.panel_title: r for r in _run(observed, board, chosen)}
+        for main in SMALL_MAIN:
+            result = results[main.title]
+            theirs = _last(result, role, observed.at)
+            ours = main.value(role)
+            compared += ours is not None
+            if not close_to(theirs, ours, main.tolerance):
+                mismatches.append(
+                    (role["group"], role["role"], main.title, ours, theirs, result.query)
+                )
+    assert not mismatches, "\n".join(map(str, mismatches))
+    assert compared >= 4 * len(observed.roles)

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from llmobs import exitcodes
+from llmobs.cli.dashboards_preview import preview
 
 DEFAULT_OUT = "dashboards"
 
@@ -66,3 +67,6 @@ def build(out: Path, check: bool) -> None:
         sys.exit(exitcodes.FAILURE)
     for name in files:
         click.echo(f"{'wrote' if name in written else 'current'} {out / name}")
+
+
+dashboards.add_command(preview)

@@ -1,0 +1,126 @@
+"""``llmobs dashboards preview`` as a user runs it, against a real Prometheus 2.42 scraping
+the PD emulator's engines and the exporter: one PNG per board, of the board's grid size;
+a Prometheus that is down is one line and exit 1 with nothing written; a bad --var exit 2."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from matplotlib.image import imread
+
+from llmobs import names, promql
+from llmobs.dashboards import boards
+from llmobs.dashboards.preview import canvas_size
+from llmobs.sim.config import EngineSettings
+from tests.e2e.conftest import run_cli
+from tests.exporterhost import ExporterHost, all_up, cluster_targets
+from tests.integration.autoscaler.observing import REQUESTS, load
+from tests.prometheus import Prometheus
+from tests.servers import free_port, wait_until
+from tests.simhost import SimHost
+
+PREVIEW_TIMEOUT_S = 300.0  # three boards' queries and drawings on a loaded 2-core machine
+
+
+def _jobs(exporter: str, sim: SimHost) -> str:
+    engines = "".join(
+        f"      - {{targets: ['{t['url'].removeprefix('http://').removesuffix('/metrics')}'], "
+        f"labels: {{role: {t['role']}}}}}\n"
+        for t in cluster_targets(sim, "pd")
+    )
+    return (
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "scrape_configs:\n"
+        f"  - job_name: llmobs\n    static_configs: [{{targets: ['{exporter}']}}]\n"
+        f"  - job_name: vllm\n    static_configs:\n{engines}"
+    )
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    """Prometheus holding the exporter's and the engines' series after a few requests."""
+    with SimHost(EngineSettings(), roles={"prefill": 1, "decode": 1}) as sim:
+        config = {"targets": cluster_targets(sim, "pd"), "interval_s": 0.5, "window_s": 60}
+        with ExporterHost(config) as host:
+            host.wait(all_up, "targets up")
+            root = tmp_path_factory.mktemp("prometheus")
+            server = Prometheus(root, _jobs(host.url.removeprefix("http://"), sim)).start()
+            try:
+                load(sim)
+                ttft = names.TARGET_HISTOGRAMS["ttft_seconds"].name + "_count"
+                seen = promql.aggregate(promql.Agg.SUM, promql.selector(ttft, role="prefill"))
+
+                def settled() -> bool:
+                    found = server.query(str(seen), time.time())
+                    return bool(found) and float(found[0]["value"][1]) == REQUESTS
+
+                wait_until(settled, 60, "Prometheus to hold every request", server.log)
+                yield server
+            finally:
+                server.stop()
+
+
+def test_one_png_per_board_of_the_boards_grid_size(prometheus: Prometheus, tmp_path: Path) -> None:
+    out = tmp_path / "previews"
+    done = run_cli(
+        "dashboards",
+        "preview",
+        "--prometheus",
+        prometheus.url,
+        "--duration",
+        "120",
+        "--scrape-interval",
+        "1",
+        "--var",
+        "role=All",
+        "--out",
+        str(out),
+        timeout=PREVIEW_TIMEOUT_S,
+    )
+    assert done.returncode == 0, done.stderr
+    every = boards()
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        Path(name).with_suffix(".png").name for name in every
+    )
+    for name, board in every.items():
+        path = out / Path(name).with_suffix(".png").name
+        assert str(path) in done.stdout
+        width, height = canvas_size(board)
+        assert path.stat().st_size > 10_000
+        assert imread(path).shape[:2] == (height, width)
+    serving = next(line for line in done.stdout.splitlines() if "llmobs-serving" in line)
+    empty = re.search(r"\((\d+) of (\d+) queries returned no data\)", serving)
+    assert empty is None or int(empty[1]) < int(empty[2]), serving  # the load is drawn
+
+
+def test_a_prometheus_that_is_down_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    done = run_cli("dashboards", "preview", "--prometheus", url, "--out", str(tmp_path / "p"))
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("error: ") and url in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize(
+    ("var", "words"),
+    [("role", "expected NAME=VALUE"), ("no_such=1", "no board has a variable 'no_such'")],
+)
+def test_a_bad_var_is_exit_2(tmp_path: Path, var: str, words: str) -> None:
+    done = run_cli(
+        "dashboards",
+        "preview",
+        "--prometheus",
+        f"http://127.0.0.1:{free_port()}",
+        "--var",
+        var,
+        "--out",
+        str(tmp_path / "p"),
+    )
+    assert done.returncode == 2, done.stderr
+    assert words in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "p").exists()

@@ -107,6 +107,14 @@ def grew(items: list[dict[str, Any]], since: float) -> list[dict[str, Any]]:
     return [d for d in items if d["timestamp"] >= since and d["desired"] > d["current"]]
 
 
+def second_replica(sim: str, url: str, role: str, log: Path) -> None:
+    """The role is asked to grow (its spec, the autoscaler's desired replicas), then its new
+    replica is up (its status)."""
+    wait_until(lambda: scale(sim, role)[0] >= 2, GROW_TIMEOUT, f"{role} asked to grow", log)
+    assert desired(url)[(role,)] >= 2
+    wait_until(lambda: scale(sim, role)[1] >= 2, GROW_TIMEOUT, f"a second {role} replica", log)
+
+
 def quiet(sim: str, url: str, role: str) -> bool:
     """The role is at one replica, and the autoscaler sees no traffic there any more."""
     return scale(sim, role) == (1, 1) and decisions(url, role)[-1]["reason"] == "zero_traffic"
@@ -140,8 +148,8 @@ def write_config(tmp_path: Path, sim: str) -> Path:
 
 
 @pytest.fixture
-def loop(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """The emulator and the autoscaler acting on it: their URLs."""
+def loop(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
+    """The emulator and the autoscaler acting on it: their URLs, and the autoscaler's log."""
     sim = Process(
         tmp_path / "sim.log",
         "llmobs",
@@ -167,7 +175,7 @@ def loop(tmp_path: Path) -> Iterator[tuple[str, str]]:
             tmp_path / "autoscaler.log", "llmobs", "autoscaler", "--config", str(config)
         )
         url = scaler.wait_for(r"llmobs autoscaler on (http://[\d.:]+) ").group(1)
-        yield sim_url, url
+        yield sim_url, url, scaler.log
         assert scaler.stop() == 0, scaler.log.read_text()
     finally:
         if scaler is not None:
@@ -189,20 +197,18 @@ def interrupt(proc: subprocess.Popen[str]) -> None:
 
 
 def test_prefill_and_decode_follow_their_own_load_up_and_down(
-    loop: tuple[str, str], tmp_path: Path
+    loop: tuple[str, str, Path], tmp_path: Path
 ) -> None:
-    sim, url = loop
+    sim, url, log = loop  # the log's end is shown when a wait times out
     wait_until(lambda: bool(decisions(url, "decode")), START_TIMEOUT, "a first decision")
 
     # Prompt load rises: prefill grows on its TTFT SLO, decode stays at one replica.
     began = time.time()
     bench = load(sim, tmp_path / "prompt-heavy", PROMPT_HEAVY)
     try:
-        wait_until(lambda: scale(sim, "prefill")[0] >= 2, GROW_TIMEOUT, "prefill asked to grow")
-        assert desired(url)[("prefill",)] >= 2
+        second_replica(sim, url, "prefill", log)
     finally:
         interrupt(bench)  # the load falls
-    wait_until(lambda: scale(sim, "prefill")[1] >= 2, GROW_TIMEOUT, "a second prefill replica")
     first = grew(decisions(url, "prefill"), began)[0]
     assert "slo_breach" in first["reasons"] and first["applied"] is True, first
     assert first["inputs"]["ttft_p90_observed"] > first["inputs"]["ttft_p90_target"], first
@@ -211,7 +217,7 @@ def test_prefill_and_decode_follow_their_own_load_up_and_down(
 
     # Prefill comes back down once its queue has drained and the load has gone (the next
     # phase starts on a quiet prefill, so nothing left of this one can move it).
-    wait_until(lambda: quiet(sim, url, "prefill"), SETTLE_TIMEOUT, "prefill back to one")
+    wait_until(lambda: quiet(sim, url, "prefill"), SETTLE_TIMEOUT, "prefill back to one", log)
     fell = [d for d in decisions(url, "prefill") if d["desired"] < d["current"]]
     assert fell and {fell[-1]["reason"]} <= {"zero_traffic", "consolidate"}, fell
 
@@ -219,11 +225,9 @@ def test_prefill_and_decode_follow_their_own_load_up_and_down(
     began = time.time()
     bench = load(sim, tmp_path / "decode-heavy", DECODE_HEAVY)
     try:
-        wait_until(lambda: scale(sim, "decode")[0] >= 2, GROW_TIMEOUT, "decode asked to grow")
-        assert desired(url)[("decode",)] >= 2
+        second_replica(sim, url, "decode", log)
     finally:
         interrupt(bench)
-    wait_until(lambda: scale(sim, "decode")[1] >= 2, GROW_TIMEOUT, "a second decode replica")
     first = grew(decisions(url, "decode"), began)[0]
     assert "queue" in first["reasons"] and first["applied"] is True, first
     assert first["inputs"]["waiting"] > 1, first  # waiting_limit 1 per ready replica
@@ -233,7 +237,7 @@ def test_prefill_and_decode_follow_their_own_load_up_and_down(
     def settled() -> bool:
         return quiet(sim, url, "decode") and quiet(sim, url, "prefill")
 
-    wait_until(settled, SETTLE_TIMEOUT, "both roles back to one replica")
+    wait_until(settled, SETTLE_TIMEOUT, "both roles back to one replica", log)
     fell = [d for d in decisions(url, "decode") if d["desired"] < d["current"]]
     assert fell and {fell[-1]["reason"]} <= {"zero_traffic", "consolidate"}, fell
     assert desired(url) == {("prefill",): 1, ("decode",): 1}

@@ -44,9 +44,10 @@ def decisions(over: Window, *matchers: Matcher, by: Sequence[str] = (names.REASO
 
 
 def decisions_in(over: Window, *matchers: Matcher, by: Sequence[str] = (names.REASON,)) -> Expr:
-    """Decisions taken over the range by reason (``by``), e.g. over ``$__range``."""
+    """Decisions taken over the range by reason (``by``), e.g. over ``$__range``, rounded
+    (``increase`` extrapolates to the range's edges: 10.3 decisions means 10)."""
     series = selector(exposed(names.AUTOSCALER_DECISIONS), *matchers)
-    return aggregate(Agg.SUM, increase(series, over), by)
+    return f"round({aggregate(Agg.SUM, increase(series, over), by)})"
 
 
 def slo(signal_key: str) -> Matcher:

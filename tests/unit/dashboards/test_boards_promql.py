@@ -66,7 +66,7 @@ def test_autoscaler_series() -> None:
         'sum by (reason) (rate(llmobs_autoscaler_decisions_total{role=~"$role"}[1m]))'
     )
     assert scaler.decisions_in(grafana.RANGE, by=()) == (
-        "sum(increase(llmobs_autoscaler_decisions_total[$__range]))"
+        "round(sum(increase(llmobs_autoscaler_decisions_total[$__range])))"
     )
     assert str(scaler.slo_target(scaler.slo("ttft"))) == (
         'llmobs_autoscaler_target_seconds{slo=~"ttft_.+"}'

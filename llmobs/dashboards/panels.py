@@ -45,6 +45,7 @@ class Query:
     expr: Expr
     legend: str = ""
     instant: bool = False
+    unit: str | None = None  # a table column's unit, when not the table's
 
 
 def steps(pairs: Steps) -> list[dict[str, Any]]:
@@ -171,15 +172,30 @@ def heatmap(title: str, buckets: Expr, unit: str, description: str) -> g.Heatmap
 
 
 def table(title: str, queries: Sequence[Query], description: str, unit: str = NONE) -> g.Table:
-    """Instant queries as one table, a column per query, merged on their labels."""
+    """Instant queries as one table merged on their labels: a column per query, named by
+    its legend and in its own unit, without the time column."""
     instant = [Query(q.expr, q.legend, instant=True) for q in queries]
+    targets = _targets(instant, fmt="table")
+    names = {f"Value #{t.refId}": q.legend for t, q in zip(targets, queries, strict=True)}
+    organize = {"excludeByName": {"Time": True}, "indexByName": {}, "renameByName": names}
     return g.Table(
         title=title,
         description=description,
         dataSource=DATASOURCE,
-        targets=_targets(instant, fmt="table"),
+        targets=targets,
         unit=unit,
-        transformations=[{"id": "merge", "options": {}}],
+        overrides=[
+            {
+                "matcher": {"id": "byName", "options": q.legend},
+                "properties": [{"id": "unit", "value": q.unit}],
+            }
+            for q in queries
+            if q.unit is not None
+        ],
+        transformations=[
+            {"id": "merge", "options": {}},
+            {"id": "organize", "options": organize},
+        ],
     )
 
 

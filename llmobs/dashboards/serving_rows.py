@@ -210,7 +210,7 @@ def pods() -> Section:
                         Query(
                             aggregate(Agg.MAX, promql.selector(names.TARGET_UP.name, *M), by), "up"
                         ),
-                        Query(promql.kv_cache_usage("max", *M, by=by), "KV cache"),
+                        Query(promql.kv_cache_usage("max", *M, by=by), "KV cache", unit=RATIO),
                     ],
                     "Each replica: up (1) or not, and its KV-cache usage.",
                 ),

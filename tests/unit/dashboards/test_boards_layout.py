@@ -190,10 +190,21 @@ def test_targets_lose_grafanalib_legacy_fields() -> None:
 
 
 def test_tables_run_instant_queries_as_tables() -> None:
-    out = modern.panel(emitted(placed(table("t", [Query("up"), Query("up")], "d"))))
+    queries = [Query("up", "up"), Query("kv", "KV cache", unit="percentunit")]
+    out = modern.panel(emitted(placed(table("t", queries, "d"))))
     assert [(t["refId"], t["instant"], t["format"]) for t in out["targets"]] == [
         ("A", True, "table"),
         ("B", True, "table"),
+    ]
+    merge, organize = out["transformations"]
+    assert merge["id"] == "merge" and organize["id"] == "organize"
+    assert organize["options"]["renameByName"] == {"Value #A": "up", "Value #B": "KV cache"}
+    assert organize["options"]["excludeByName"] == {"Time": True}
+    assert out["fieldConfig"]["overrides"] == [
+        {
+            "matcher": {"id": "byName", "options": "KV cache"},
+            "properties": [{"id": "unit", "value": "percentunit"}],
+        }
     ]
 
 

@@ -98,7 +98,9 @@ def format_value(value: float | None, unit: str | None, no_value: str = "No data
         return f"{_number(scaled)}%" if math.isfinite(scaled) else f"{_number(value)} x 100%"
     if unit == "percent":
         return f"{_number(value)}%"
-    if unit in ("short", "none", "locale"):
+    if unit == "none":  # the number as it is, no K or M
+        return _number(value)
+    if unit in ("short", "locale"):
         return _si(value)
     if unit == "reqps":
         return _si(value, "req/s")

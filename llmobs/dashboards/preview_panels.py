@@ -314,9 +314,9 @@ def heatmap(figure: Figure, box: Box, panel: Mapping[str, Any], results: Sequenc
     _clock(ax, results)
     unit = options.get("yAxis", {}).get("unit") or unit_of(panel)
     step = max(1, len(bounds) // 8)
-    ticks = list(range(0, len(bounds), step))
+    ticks = list(range(len(bounds) - 1, -1, -step))  # +Inf always; each bound on its row's top
     ax.set_yticks(
-        [i + 0.5 for i in ticks],
+        [i + 1 for i in ticks],
         [format_value(bounds[i], unit, "+Inf") for i in ticks],
         fontsize=FONT - 1,
     )
@@ -342,6 +342,9 @@ def table(figure: Figure, box: Box, panel: Mapping[str, Any], results: Sequence[
     ax = figure.add_axes(box.rect())
     ax.set_axis_off()
     shown = sorted(cells)[:fit]
+    if len(cells) > fit:  # the last row that fits says how many do not
+        hidden = len(cells) - fit + 1
+        shown[-1] = [f"... {hidden} more", *[""] * (len(shown[-1]) - 1)]
     drawn = ax.table(
         cellText=shown or [[""] * (len(label_names) + len(headers))],
         colLabels=[*label_names, *headers],

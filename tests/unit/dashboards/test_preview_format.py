@@ -65,6 +65,7 @@ def test_auto_legend_starts_with_the_metric_name() -> None:
         (1, "percentunit", "100%"),
         (1500, "short", "1.5 K"),
         (2_000_000, None, "2 M"),
+        (2_000_000, "none", "2000000"),
         (3.25, "reqps", "3.25 req/s"),
         (12, "suffix: tok/s", "12 tok/s"),
         (0, "short", "0"),

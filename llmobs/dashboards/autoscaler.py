@@ -235,7 +235,7 @@ def board() -> dict[str, Any]:
         uid=UID,
         description="The llmobs SLO autoscaler: replicas per role, SLOs against their targets, "
         "decisions by reason, GPUs against the budget, time to ready.",
-        tags=["llmobs", "autoscaler"],
+        tags=["autoscaler"],
         variables=variables(),
         sections=[top(), replicas(), slos(), decisions(), gpus()],
     )

@@ -14,6 +14,10 @@ from llmobs.dashboards.modern import modernize
 from llmobs.dashboards.panels import DATASOURCE, DATASOURCE_VARIABLE, Section, layout
 from llmobs.promql.grafana import ALL
 
+# Every board carries this tag; each links to the others by it, passing its time range and
+# the variables they share (group, role, model).
+TAG = "llmobs"
+
 
 def datasource_variable() -> g.Template:
     """The ``datasource`` variable every panel, target and query variable reads through."""
@@ -50,11 +54,22 @@ def dashboard(
     variables: Sequence[g.Template],
     sections: Sequence[Section],
 ) -> dict[str, Any]:
-    """The board as modern Grafana JSON (a plain dict, ready for ``json.dumps``)."""
+    """The board as modern Grafana JSON (a plain dict, ready for ``json.dumps``), tagged
+    ``TAG`` besides ``tags``."""
     built = g.Dashboard(
         title=title,
         description=description,
-        tags=list(tags),
+        tags=[TAG, *tags],
+        links=[
+            g.DashboardLink(
+                title="llmobs boards",
+                type="dashboards",
+                tags=[TAG],
+                asDropdown=True,
+                includeVars=True,
+                keepTime=True,
+            )
+        ],
         uid=uid,
         panels=layout(sections),
         templating=g.Templating(list=[datasource_variable(), *variables]),

@@ -268,7 +268,7 @@ def board() -> dict[str, Any]:
         uid=UID,
         description="vLLM (V0, V1 of every naming generation) and SGLang (0.4, 0.5) from their "
         "own /metrics, with no llmobs exporter: latency, throughput, queues, KV cache.",
-        tags=["llmobs", "vllm", "sglang"],
+        tags=["vllm", "sglang"],
         variables=variables(),
         sections=[section(vllm.CATALOG), section(sglang.CATALOG)],
     )

@@ -210,7 +210,7 @@ def board() -> dict[str, Any]:
         uid=UID,
         description="vLLM and SGLang serving, plain or prefill/decode-disaggregated, from "
         "the llmobs exporter: SLO latency per role, throughput, request shape, replicas.",
-        tags=["llmobs", "llm"],
+        tags=["llm"],
         variables=variables(),
         sections=[top(), latency(), throughput(), shape(), pods(), pd()],
     )

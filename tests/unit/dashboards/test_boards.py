@@ -205,3 +205,9 @@ def test_panels_have_titles_and_descriptions(board: dict[str, Any]) -> None:
     titles = [p["title"] for p in data_panels(board)]
     assert all(titles) and all(p["description"] for p in data_panels(board))
     assert len(titles) == len(set(titles)), "titles tell panels apart"
+
+
+def test_each_board_links_to_the_others_by_their_shared_tag(board: dict[str, Any]) -> None:
+    (link,) = board["links"]
+    assert link["type"] == "dashboards" and link["keepTime"] and link["includeVars"]
+    assert all(set(link["tags"]) <= set(other["tags"]) for other in BOARDS.values())

@@ -34,6 +34,7 @@ from tests.simhost import LoopThread, SimHost
 NAMESPACE = "llm"
 WINDOW = 30.0  # the exporter's window; the checks set $__rate_interval to it
 SCRAPE = 1.0  # Prometheus's scrape interval, the data source's "scrape interval"
+EXPORTER_INTERVAL = 0.5  # the exporter's scrape interval
 MODEL = "Qwen/Qwen2.5-7B-Instruct"
 # Deployments by group: both vLLM naming generations and SGLang, each 1 prefill + 1 decode.
 ENGINES: dict[str, EngineSettings] = {
@@ -88,15 +89,18 @@ def _prometheus_config(
 
 
 def _autoscaler_settings(exporter_url: str, api_url: str) -> Settings:
-    """Loose SLOs: the loop decides every second and holds, so the replicas stay as scraped."""
+    """Loose SLOs on every signal (each draws its line on the boards): the loop decides every
+    second and holds, so the replicas stay those the exporter scrapes."""
     document = {
         "policy": {
             "interval_s": 1.0,
             "group": SCALED,
             "gpu_budget": 8,
             "roles": {
-                "prefill": {"slo": {"ttft": {"p90": "30s"}}, "max_replicas": 2},
-                "decode": {"slo": {"tpot": {"p90": "10s"}}, "max_replicas": 2},
+                "prefill": {"slo": {"ttft": {"p90": "30s"}, "queue": {"p90": "30s"}}},
+                "decode": {
+                    "slo": {"tpot": {"p90": "10s"}, "itl": {"p90": "10s"}, "e2e": {"p90": "60s"}}
+                },
             },
         },
         "source": {"kind": "exporter", "url": exporter_url},
@@ -154,7 +158,9 @@ def started(root: Path) -> Iterator[Stack]:
         for group, engine in ENGINES.items():
             running.sims[group] = SimHost(engine, roles={"prefill": 1, "decode": 1})
         targets = _targets(running.sims)
-        running.exporter = ExporterHost({"targets": targets, "interval_s": 0.5, "window_s": WINDOW})
+        running.exporter = ExporterHost(
+            {"targets": targets, "interval_s": EXPORTER_INTERVAL, "window_s": WINDOW}
+        )
         running.exporter.wait(all_up, "the exporter's targets up", timeout=60)
         running.thread = LoopThread()
         settings = _autoscaler_settings(running.exporter.url, running.sims[SCALED].url)

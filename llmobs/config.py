@@ -110,7 +110,8 @@ def read_bounded(path: str | Path, what: str, max_bytes: int) -> bytes | None:
         with Path(path).open("rb") as file:
             raw = file.read(max_bytes + 1)
     except OSError as exc:
-        raise ConfigError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+        shown = str(path) if str(path).isprintable() else repr(str(path))  # one line
+        raise ConfigError(f"cannot read {what} {shown}: {exc.strerror or exc}") from None
     except ValueError as exc:  # a path with a NUL byte
         raise ConfigError(f"cannot read {what} {path!r}: {exc}") from None
     return None if len(raw) > max_bytes else raw

@@ -187,3 +187,10 @@ def test_a_key_with_a_newline_is_quoted_so_the_message_is_one_line(tmp_path: Pat
         load_yaml(path, EngineSettings)
     assert "efficiency.'a\\nb': Extra inputs are not permitted" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_a_missing_file_whose_name_holds_a_newline_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "a\nb.yaml"
+    with pytest.raises(ConfigError) as caught:
+        read_yaml(path)
+    assert str(caught.value) == f"cannot read config {str(path)!r}: No such file or directory"

@@ -37,7 +37,7 @@ def previews(run: Run) -> list[str]:
     except (LlmobsError, OSError) as exc:
         run.notes.append(f"board previews: {exc}")
         return []
-    return [str(p.path) for p in drawn]
+    return [str(p.path.relative_to(run.folder)) for p in drawn]
 
 
 def bench_result(folder: Path) -> dict[str, Any] | None:
@@ -58,20 +58,21 @@ def finish(stack: Stack, run: Run, outcome: str, error: str | None, code: int, s
     if outcome == "finished" and (bench is None or bench.get("state") == "failed"):
         outcome, code = "failed", exitcodes.FAILURE
         error = f"llmbench did not finish its run (log: {run.folder / 'logs' / 'llmbench.log'})"
-    files: dict[str, Any] = {
-        "report": str(run.folder / "report.md"),
-        "result": str(run.folder / "result.json"),
-        "bench": str(run.folder / "bench") if bench is not None else None,
-        "plots": sorted(str(p) for p in (run.folder / "plots").glob("*.png")),
+    folder = run.folder
+    files: dict[str, Any] = {  # relative to the run folder: it can be moved or shared whole
+        "report": "report.md",
+        "result": "result.json",
+        "bench": "bench" if bench is not None else None,
+        "plots": sorted(str(p.relative_to(folder)) for p in (folder / "plots").glob("*.png")),
         "previews": drawn,
-        "logs": str(run.folder / "logs"),
+        "logs": "logs",
     }
     if run.samples:
         from llmobs.demo.plots import replicas_png
 
         png = run.folder / "replicas.png"
         replicas_png(run.samples, run.settings.slo(), lambda t: load.rate_at(run.shape, t), png)
-        files["replicas"] = str(png)
+        files["replicas"] = png.name
     document = report.document(
         settings=run.settings,
         started=run.started,

@@ -170,7 +170,7 @@ def markdown(doc: Mapping[str, Any]) -> str:
         + ("" if d["applied"] else " (not applied)")
         for d in changes
     ] or ["None."]
-    lines += ["", "## Files", ""]
+    lines += ["", "## Files (in this folder)", ""]
     for name, value in doc["files"].items():
         items = value if isinstance(value, list) else [value]
         lines += [f"- {name}: `{item}`" for item in items if item is not None]

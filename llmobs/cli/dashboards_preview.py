@@ -107,7 +107,7 @@ def preview(
         sys.exit(exitcodes.FAILURE)
     failed = 0
     for shown in previews:
-        note = f"  ({shown.empty} of {shown.queries} queries returned no data)"
+        note = f"  ({shown.empty} of {len(shown.results)} queries returned no data)"
         click.echo(f"{shown.path}{note if shown.empty else ''}")
         for error in shown.errors:
             click.echo(f"error: {shown.board}: {error}", err=True)

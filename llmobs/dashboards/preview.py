@@ -41,9 +41,17 @@ class Preview:
 
     board: str
     path: Path
-    queries: int
-    empty: int  # queries that returned no series
-    errors: tuple[str, ...]  # "panel title: error" for each query Prometheus refused
+    results: tuple[queries.Result, ...]
+
+    @property
+    def empty(self) -> int:
+        """Queries that returned no series (and no error)."""
+        return sum(1 for r in self.results if not r.series and not r.error)
+
+    @property
+    def errors(self) -> tuple[str, ...]:
+        """``panel title: error`` for each query Prometheus refused."""
+        return tuple(f"{r.target.panel_title}: {r.error}" for r in self.results if r.error)
 
 
 def panels(board: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -224,13 +232,5 @@ def render_all(
             out_dir / Path(name).with_suffix(".png").name,
             _subtitle(start, stop, chosen),
         )
-        previews.append(
-            Preview(
-                board=name,
-                path=path,
-                queries=len(results),
-                empty=sum(1 for r in results if not r.series and not r.error),
-                errors=tuple(f"{r.target.panel_title}: {r.error}" for r in results if r.error),
-            )
-        )
+        previews.append(Preview(board=name, path=path, results=tuple(results)))
     return previews

@@ -1,12 +1,14 @@
 """``llmobs dashboards preview`` as a user runs it, against a real Prometheus 2.42 scraping
 the PD emulator's engines and the exporter: one PNG per board, of the board's grid size;
-a Prometheus that is down is one line and exit 1 with nothing written; a bad --var exit 2."""
+a Prometheus that is down is one line and exit 1 with nothing written; a bad --var exit 2.
+``render_all`` (what ``llmobs demo`` calls) on a board of its own: the variables chosen are
+the ones queried, and a query Prometheus refuses is reported beside the others' data."""
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,8 @@ from matplotlib.image import imread
 
 from llmobs import names, promql
 from llmobs.dashboards import boards
-from llmobs.dashboards.preview import canvas_size
+from llmobs.dashboards.preview import canvas_size, render_all
+from llmobs.promql.grafana import RATE_INTERVAL, matches
 from llmobs.sim.config import EngineSettings
 from tests.e2e.conftest import run_cli
 from tests.exporterhost import ExporterHost, all_up, cluster_targets
@@ -50,15 +53,20 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
             root = tmp_path_factory.mktemp("prometheus")
             server = Prometheus(root, _jobs(host.url.removeprefix("http://"), sim)).start()
             try:
-                load(sim)
                 ttft = names.TARGET_HISTOGRAMS["ttft_seconds"].name + "_count"
                 seen = promql.aggregate(promql.Agg.SUM, promql.selector(ttft, role="prefill"))
 
-                def settled() -> bool:
-                    found = server.query(str(seen), time.time())
-                    return bool(found) and float(found[0]["value"][1]) == REQUESTS
+                def counted(count: int) -> Callable[[], bool]:
+                    def check() -> bool:
+                        found = server.query(str(seen), time.time())
+                        return bool(found) and float(found[0]["value"][1]) == count
 
-                wait_until(settled, 60, "Prometheus to hold every request", server.log)
+                    return check
+
+                # the counters are seen at 0 first, so that their increase is a rate
+                wait_until(counted(0), 60, "Prometheus to hold the idle engines", server.log)
+                load(sim)
+                wait_until(counted(REQUESTS), 60, "Prometheus to hold every request", server.log)
                 yield server
             finally:
                 server.stop()
@@ -124,3 +132,54 @@ def test_a_bad_var_is_exit_2(tmp_path: Path, var: str, words: str) -> None:
     assert done.returncode == 2, done.stderr
     assert words in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "p").exists()
+
+
+def _board() -> dict[str, object]:
+    requests = names.TARGET_HISTOGRAMS["ttft_seconds"].name + "_count"
+    rated = promql.rate(promql.selector(requests, matches(names.ROLE)), RATE_INTERVAL)
+    role = {"name": names.ROLE, "type": "custom", "query": "prefill,decode", "multi": True}
+    grid = {"x": 0, "y": 0, "w": 12, "h": 8}
+    return {
+        "title": "Own board",
+        "uid": "own",
+        "templating": {"list": [role]},
+        "panels": [
+            {
+                "id": 1,
+                "type": "timeseries",
+                "title": "Requests / s",
+                "gridPos": grid,
+                "targets": [
+                    {
+                        "refId": "A",
+                        "expr": str(promql.aggregate(promql.Agg.SUM, rated, (names.ROLE,))),
+                        "legendFormat": "{{role}}",
+                    }
+                ],
+            },
+            {
+                "id": 2,
+                "type": "stat",
+                "title": "Broken",
+                "gridPos": {**grid, "x": 12},
+                "targets": [{"refId": "A", "expr": "sum(("}],
+            },
+        ],
+    }
+
+
+def test_render_all_queries_the_chosen_values(prometheus: Prometheus, tmp_path: Path) -> None:
+    (shown,) = render_all(
+        prometheus.url,
+        tmp_path,
+        variables={names.ROLE: ["decode"]},
+        duration=60,
+        boards={"own.json": _board()},
+        scrape_interval=1,
+    )
+    assert shown.path == tmp_path / "own.png" and shown.path.stat().st_size > 0
+    good, broken = shown.results
+    assert [dict(s.labels) for s in good.series] == [{names.ROLE: "decode"}]
+    assert any(v is not None and v > 0 for _, v in good.series[0].points)
+    assert broken.series == () and broken.error is not None
+    assert shown.errors == (f"Broken: {broken.error}",) and shown.empty == 0

@@ -176,7 +176,8 @@ def loop(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
         )
         url = scaler.wait_for(r"llmobs autoscaler on (http://[\d.:]+) ").group(1)
         yield sim_url, url, scaler.log
-        assert scaler.stop() == 0, scaler.log.read_text()
+        assert scaler.stop() == 0, scaler.log.read_text()  # SIGTERM: a clean stop
+        assert sim.stop() == 0, sim.log.read_text()
     finally:
         if scaler is not None:
             scaler.stop()

@@ -218,3 +218,40 @@ def test_every_panel_of_the_real_boards_is_drawn(name: str, tmp_path: Path) -> N
             continue
         region = _region(image, content_box(panel_box(panel, size)))
         assert _colourful(region) > 20, f"{name}: {panel['title']} ({panel['type']}) not drawn"
+
+
+grids = st.fixed_dictionaries(
+    {
+        "x": st.integers(-2, 30),
+        "y": st.integers(-2, 60),
+        "w": st.integers(-1, 30),
+        "h": st.integers(-1, 20),
+    }
+)
+
+
+@given(st.lists(grids, min_size=1, max_size=12))
+def test_every_panel_is_drawn_inside_the_canvas(cells: list[dict[str, int]]) -> None:
+    """Any gridPos, even one past the 24 columns or negative, is drawn within the PNG, and
+    panels on cells that do not overlap get boxes that do not overlap."""
+    board = {"panels": [{"id": i, "type": "stat", "gridPos": g} for i, g in enumerate(cells)]}
+    size = canvas_size(board)
+    boxes = [panel_box(p, size) for p in board["panels"]]
+    for box in boxes:
+        assert box.x >= 0 and box.x + box.w <= size[0] and box.y >= HEADER_PX
+        assert box.y + box.h <= size[1] and box.w > 0 and box.h > 0
+        left, bottom, width, height = box.rect()
+        assert left >= 0 and left + width <= 1 + 1e-9 and bottom >= 0 and bottom + height <= 1
+
+    def cell(g: dict[str, int]) -> set[tuple[int, int]]:
+        x, w = min(max(g["x"], 0), 23), max(g["w"], 1)
+        y, h = max(g["y"], 0), max(g["h"], 1)
+        return {(c, r) for c in range(x, min(x + w, 24)) for r in range(y, y + h)}
+
+    for i, a in enumerate(cells):
+        for j in range(i):
+            if not cell(a) & cell(cells[j]):
+                one, two = boxes[i], boxes[j]
+                apart_x = one.x + one.w <= two.x or two.x + two.w <= one.x
+                apart_y = one.y + one.h <= two.y or two.y + two.h <= one.y
+                assert apart_x or apart_y

@@ -49,9 +49,9 @@ def demo_shape(duration_s: float) -> Shape:
 
 
 def rate_at(shape: Shape, t: float) -> float:
-    """Requests per second ``t`` seconds into the run (the base rate outside it)."""
-    if shape.duration_s <= 0 or not 0 <= t <= shape.duration_s:
-        return shape.base_rps
+    """Requests per second ``t`` seconds into the run (0 outside it: the trace has ended)."""
+    if not 0 <= t <= shape.duration_s or shape.duration_s <= 0:
+        return 0.0
     x = t / shape.duration_s
     span = shape.peak_rps - shape.base_rps
     if x < RISE_END:
@@ -64,8 +64,11 @@ def rate_at(shape: Shape, t: float) -> float:
 
 
 def phase(shape: Shape, t: float) -> str:
-    """What the load is doing at ``t``: rising, peak, falling or low."""
-    x = t / shape.duration_s if shape.duration_s > 0 else 1.0
+    """What the load is doing at ``t``: rising, peak, falling, low, or ended (the last
+    requests finishing)."""
+    if t > shape.duration_s or shape.duration_s <= 0:
+        return "ended"
+    x = t / shape.duration_s
     if x < RISE_END:
         return "rising"
     if x < PEAK_END:

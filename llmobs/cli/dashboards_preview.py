@@ -14,7 +14,14 @@ from llmobs import exitcodes
 from llmobs.cli.params import POSITIVE
 from llmobs.dashboards.preview_format import DEFAULT_DURATION_S, SCRAPE_INTERVAL_S
 from llmobs.errors import ConfigError, LlmobsError
-from llmobs.secrets import display_url
+from llmobs.secrets import Redactor, display_url, url_credentials
+
+
+def _shown(text: str, url: str) -> str:
+    """``text`` with ``url``'s password, wherever it appears, as ``<secret>``."""
+    credentials = url_credentials(url)
+    redactor = Redactor(credentials.secrets if credentials is not None else ())
+    return redactor.text(text.replace(url, display_url(url)))
 
 
 @click.command()
@@ -97,10 +104,10 @@ def preview(
             scrape_interval=scrape_interval,
         )
     except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {_shown(str(exc), prometheus_url)}", err=True)
         sys.exit(exitcodes.USAGE)
     except LlmobsError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {_shown(str(exc), prometheus_url)}", err=True)
         sys.exit(exitcodes.FAILURE)
     except OSError as exc:  # the output folder cannot be written
         click.echo(f"error: cannot write the previews to {out}: {exc.strerror or exc}", err=True)
@@ -110,7 +117,7 @@ def preview(
         note = f"  ({shown.empty} of {len(shown.results)} queries returned no data)"
         click.echo(f"{shown.path}{note if shown.empty else ''}")
         for error in shown.errors:
-            click.echo(f"error: {shown.board}: {error}", err=True)
+            click.echo(f"error: {shown.board}: {_shown(error, prometheus_url)}", err=True)
         failed += len(shown.errors)
     if failed:
         click.echo(

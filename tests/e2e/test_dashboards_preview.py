@@ -105,12 +105,15 @@ def test_one_png_per_board_of_the_boards_grid_size(prometheus: Prometheus, tmp_p
     assert empty is None or int(empty[1]) < int(empty[2]), serving  # the load is drawn
 
 
-def test_a_prometheus_that_is_down_is_one_line_and_exit_1(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{free_port()}"
+@pytest.mark.parametrize("userinfo", ["", "user:s3cret@"])
+def test_a_prometheus_that_is_down_is_one_line_and_exit_1(tmp_path: Path, userinfo: str) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    url = f"http://{userinfo}{address}"
     done = run_cli("dashboards", "preview", "--prometheus", url, "--out", str(tmp_path / "p"))
     assert done.returncode == 1, done.stderr
-    assert done.stderr.startswith("error: ") and url in done.stderr
+    assert done.stderr.startswith("error: ") and address in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert "s3cret" not in done.stderr + done.stdout  # a password is used, never shown
     assert not (tmp_path / "p").exists()
 
 

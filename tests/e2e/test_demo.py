@@ -5,11 +5,17 @@ cannot start is named (exit 1) and the others are stopped."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import pty
 import re
 import signal
+import struct
 import subprocess
 import sys
+import termios
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +66,39 @@ class Demo:
         return "".join(self.lines)
 
 
+def on_a_terminal(cwd: Path, *args: str, timeout: float) -> tuple[int, str]:
+    """``python -m llmobs demo ARGS`` with its output on a pseudo-terminal, as in a shell:
+    its exit status and everything it drew."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 140, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmobs", "demo", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+        cwd=cwd,
+    )
+    os.close(slave)
+    drawn = bytearray()
+
+    def read() -> None:
+        with contextlib.suppress(OSError):  # EIO once the terminal's last writer is gone
+            while chunk := os.read(master, 65536):
+                drawn.extend(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        code = proc.wait(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reader.join(timeout=30)
+        os.close(master)
+    return code, drawn.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
 def run_folder(cwd: Path) -> Path:
     """The one timestamped folder the demo made under ./llmobs-demo/."""
     (folder,) = (cwd / "llmobs-demo").iterdir()
@@ -84,9 +123,11 @@ def assert_png(path: str | Path) -> None:
 
 
 def test_a_short_demo_sizes_both_roles_and_reports(tmp_path: Path) -> None:
-    code, out = Demo(tmp_path, "--duration", "40").finish(timeout=600)
+    code, out = on_a_terminal(tmp_path, "--duration", "40", timeout=600)
     assert code == 0, out
     assert "Traceback" not in out
+    redrawn = re.findall(r"\x1b\[(\d+)F\x1b\[J", out)  # the view redrawn in place
+    assert len(redrawn) > 10 and "role     replicas" in out, out[-3000:]
     folder = run_folder(tmp_path)
     assert f"report: llmobs-demo/{folder.name}/report.md" in out
     result = strictjson.load(folder / "result.json")
@@ -129,6 +170,7 @@ def test_an_interrupt_stops_everything_and_keeps_the_partial_report(
     code, out = demo.finish(timeout=180)
     assert code == 130, out
     assert "Traceback" not in out
+    assert "\x1b" not in out  # not a terminal: plain lines
     assert "interrupted: every process stopped" in out
     result = strictjson.load(tmp_path / "run" / "result.json")
     assert result["state"] == "interrupted"

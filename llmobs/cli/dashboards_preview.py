@@ -14,6 +14,7 @@ from llmobs import exitcodes
 from llmobs.cli.params import POSITIVE
 from llmobs.dashboards.preview_format import DEFAULT_DURATION_S, SCRAPE_INTERVAL_S
 from llmobs.errors import ConfigError, LlmobsError
+from llmobs.interrupts import noted, terminate_as_interrupt
 from llmobs.secrets import Redactor, display_url, url_credentials
 
 
@@ -83,7 +84,8 @@ def preview(
           --var namespace=llm --var role=prefill --var role=decode --out previews
 
     Exit status 1 when Prometheus cannot be reached (nothing is written) or refuses a
-    query (every PNG is still written, the failed panels say why); 2 for a bad --var.
+    query (every PNG is still written, the failed panels say why); 2 for a bad --var; 130
+    on Ctrl-C or SIGTERM (each PNG is whole or absent).
     """
     from llmobs.dashboards import boards
     from llmobs.dashboards.preview import render_all
@@ -95,14 +97,19 @@ def preview(
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     try:
-        previews = render_all(
-            prometheus_url,
-            out,
-            variables=chosen,
-            duration=duration,
-            boards=every,
-            scrape_interval=scrape_interval,
-        )
+        with terminate_as_interrupt():
+            previews = render_all(
+                prometheus_url,
+                out,
+                variables=chosen,
+                duration=duration,
+                boards=every,
+                scrape_interval=scrape_interval,
+            )
+    except KeyboardInterrupt:
+        noted()
+        click.echo("interrupted: the boards drawn before it are in --out", err=True)
+        sys.exit(exitcodes.INTERRUPTED)
     except ConfigError as exc:
         click.echo(f"error: {_shown(str(exc), prometheus_url)}", err=True)
         sys.exit(exitcodes.USAGE)

@@ -181,7 +181,9 @@ def render_board(
     for panel in panels(board):
         _draw_panel(figure, panel, by_panel.get(int(panel.get("id", -1)), []), size)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=DPI, format="png")
+    partial = path.with_name(path.name + ".partial")  # an interrupted write leaves no PNG
+    figure.savefig(partial, dpi=DPI, format="png")
+    partial.replace(path)
     return path
 
 

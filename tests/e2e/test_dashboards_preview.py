@@ -1,17 +1,23 @@
 """``llmobs dashboards preview`` as a user runs it, against a real Prometheus 2.42 scraping
 the PD emulator's engines and the exporter: one PNG per board, of the board's grid size;
-a Prometheus that is down is one line and exit 1 with nothing written; a bad --var exit 2.
+a Prometheus that is down is one line and exit 1 with nothing written; a bad --var exit 2;
+SIGTERM while a query is pending exit 130.
 ``render_all`` (what ``llmobs demo`` calls) on a board of its own: the variables chosen are
 the ones queried, and a query Prometheus refuses is reported beside the others' data."""
 
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from matplotlib.image import imread
 
 from llmobs import names, promql
@@ -19,13 +25,14 @@ from llmobs.dashboards import boards
 from llmobs.dashboards.preview import canvas_size, render_all
 from llmobs.promql.grafana import RATE_INTERVAL, matches
 from llmobs.sim.config import EngineSettings
-from tests.e2e.conftest import run_cli
+from tests.e2e.conftest import REPO, run_cli
 from tests.exporterhost import ExporterHost, all_up, cluster_targets
-from tests.integration.autoscaler.observing import REQUESTS, load
+from tests.integration.autoscaler.observing import REQUESTS, hang, load
 from tests.prometheus import Prometheus
-from tests.servers import free_port, wait_until
+from tests.servers import HTTPServer, free_port, wait_until
 from tests.simhost import SimHost
 
+PREVIEW = (sys.executable, "-m", "llmobs", "dashboards", "preview")
 PREVIEW_TIMEOUT_S = 300.0  # three boards' queries and drawings on a loaded 2-core machine
 
 
@@ -186,3 +193,32 @@ def test_render_all_queries_the_chosen_values(prometheus: Prometheus, tmp_path: 
     assert any(v is not None and v > 0 for _, v in good.series[0].points)
     assert broken.series == () and broken.error is not None
     assert shown.errors == (f"Broken: {broken.error}",) and shown.empty == 0
+
+
+def test_sigterm_while_querying_is_exit_130_and_writes_nothing(tmp_path: Path) -> None:
+    asked = threading.Event()
+
+    async def never_answers(request: web.Request) -> web.Response:
+        asked.set()
+        return await hang(request)
+
+    with HTTPServer({"/{tail:.*}": never_answers}) as server:
+        out = tmp_path / "p"
+        proc = subprocess.Popen(
+            [*PREVIEW, "--prometheus", server.url(""), "--out", str(out)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        try:
+            wait_until(lambda: asked.is_set() or proc.poll() is not None, 60, "the first query")
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("interrupted") and "Traceback" not in err
+    assert not out.exists() or not list(out.iterdir())

@@ -164,8 +164,10 @@ def timeseries(
     custom = field_defaults(panel).get("custom", {})
     if custom.get("stacking", {}).get("mode", "none") != "none":
         _stacked(ax, lines)
-    for i, (name, series) in enumerate([] if ax.lines else lines):
-        ax.plot(_times(series), _values(series), lw=1, label=name, color=PALETTE[i % len(PALETTE)])
+    else:
+        for i, (name, series) in enumerate(lines):
+            colour = PALETTE[i % len(PALETTE)]
+            ax.plot(_times(series), _values(series), lw=1, label=name, color=colour)
     mode = custom.get("thresholdsStyle", {}).get("mode", "off")
     if mode != "off":
         for start, step_colour in thresholds(panel):

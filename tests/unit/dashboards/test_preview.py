@@ -255,3 +255,32 @@ def test_every_panel_is_drawn_inside_the_canvas(cells: list[dict[str, int]]) -> 
                 apart_x = one.x + one.w <= two.x or two.x + two.w <= one.x
                 apart_y = one.y + one.h <= two.y or two.y + two.h <= one.y
                 assert apart_x or apart_y
+
+
+def test_idle_and_odd_data_draw_without_warnings(tmp_path: Path) -> None:
+    """An idle heatmap (every bucket 0), a single +Inf bucket, bars all at 0, a stacked
+    series with a gap and a negative stat: drawn, with no warning from matplotlib (the
+    tests turn warnings into errors)."""
+    exponential = {"color": {"scale": "exponential", "exponent": 0.5}}
+    stacked = {"defaults": {"custom": {"stacking": {"mode": "normal"}}}}
+    odd = {
+        "idle": _panel(1, "heatmap", 0, 0, 8, 8, options=exponential),
+        "zero": _panel(2, "bargauge", 8, 0, 8, 8),
+        "gap": _panel(3, "timeseries", 16, 0, 8, 8, fieldConfig=stacked),
+        "inf": _panel(4, "heatmap", 0, 8, 8, 8),
+        "negative": _panel(5, "stat", 8, 8, 8, 8),
+    }
+    flat = _points(lambda i: 0.0, n=5)
+    results = [
+        _result(odd["idle"], tuple(Series({"le": le}, flat) for le in LES)),
+        _result(odd["zero"], (Series({"pod": "a"}, ((T0, 0.0),)),), instant=True),
+        _result(odd["gap"], (Series({"pod": "a"}, ((T0, 1.0), (T0 + 5, None))),)),
+        _result(odd["inf"], (Series({"le": "+Inf"}, ((T0, 3.0),)),)),
+        _result(odd["negative"], (Series({}, ((T0, -2.0),)),)),
+    ]
+    board = {"title": "Odd", "panels": list(odd.values())}
+    image = _png(render_board(board, results, tmp_path / "odd.png"))
+    size = canvas_size(board)
+    assert image.shape[:2] == (size[1], size[0])
+    negative = _region(image, content_box(panel_box(odd["negative"], size)))
+    assert _colourful(negative) > 50  # "-2", in the threshold colour

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import openai
 import yaml
 
@@ -43,7 +44,9 @@ ENGINES: dict[str, EngineSettings] = {
     "sglang": EngineSettings(engine="sglang", enable_metrics=True),
 }
 SCALED = "vllm"  # the group the autoscaler sizes
-REQUESTS = 8  # per deployment
+REQUESTS = 8  # per deployment, each to completion
+HELD = 3  # per deployment, long requests decoding through the checks
+HELD_TOKENS = 6000  # each held request's prompt and answer: minutes of decoding
 
 
 @dataclass
@@ -53,7 +56,9 @@ class Stack:
     prometheus: Prometheus
     autoscaler_url: str
     targets: list[dict[str, str]]
+    clients: LoopThread  # the held requests' streams: closing it cancels them
     sent: dict[str, int] = field(default_factory=dict)
+    held: list[asyncio.Task[None]] = field(default_factory=list)
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         return self.prometheus.query(expr, time.time())
@@ -138,8 +143,10 @@ class Running:
     exporter: ExporterHost | None = None
     thread: LoopThread | None = None
     prometheus: Prometheus | None = None
+    clients: LoopThread = field(default_factory=LoopThread)
 
     def close(self) -> None:
+        self.clients.close()  # the held streams end first: the engines then stop at once
         if self.prometheus is not None:
             self.prometheus.stop()
         if self.thread is not None:
@@ -171,7 +178,9 @@ def started(root: Path) -> Iterator[Stack]:
         running.prometheus = Prometheus(root, yaml.safe_dump(config)).start()
         prometheus = running.prometheus
         wait_until(lambda: _up(prometheus, 2 + len(targets)), 60, "every scrape target up")
-        yield Stack(running.sims, running.exporter, prometheus, autoscaler, targets)
+        yield Stack(
+            running.sims, running.exporter, prometheus, autoscaler, targets, running.clients
+        )
     finally:
         running.close()
 
@@ -197,8 +206,54 @@ def load(stack: Stack) -> None:
         stack.sent[group] = REQUESTS
 
 
+async def _stream(url: str) -> None:
+    """One long streamed completion, read until it ends or is cancelled."""
+    body = {"model": MODEL, "prompt": " the" * HELD_TOKENS, "max_tokens": HELD_TOKENS}
+    async with aiohttp.ClientSession() as session:
+        try:
+            async with session.post(url + "/v1/completions", json={**body, "stream": True}) as r:
+                async for _chunk in r.content.iter_any():
+                    pass
+        except aiohttp.ClientError:
+            return  # the engine went away first
+
+
+def hold(stack: Stack) -> None:
+    """HELD long requests into each deployment, streaming in the background."""
+
+    async def start() -> None:
+        loop = asyncio.get_running_loop()
+        for sim in stack.sims.values():
+            stack.held += [loop.create_task(_stream(sim.url)) for _ in range(HELD)]
+
+    stack.clients.run(start())
+
+
+def _held_in_place(stack: Stack) -> bool:
+    """Each deployment's held requests are decoding, as the exporter and as Prometheus last
+    saw them."""
+    expected = {
+        (group, role): float(HELD if role == names.ROLE_DECODE else 0)
+        for group in ENGINES
+        for role in (names.ROLE_PREFILL, names.ROLE_DECODE)
+    }
+    by = (names.GROUP, names.ROLE)
+    stored = stack.query(promql.aggregate(promql.Agg.SUM, names.ROLE_REQUESTS_RUNNING.name, by))
+    if {
+        (s["metric"][names.GROUP], s["metric"][names.ROLE]): float(s["value"][1]) for s in stored
+    } != expected:
+        return False
+    return all(
+        r["requests_running"] == expected[r["group"], r["role"]]
+        for r in stack.exporter.roles()["roles"]
+    )
+
+
 def settled(stack: Stack) -> bool:
-    """Every request reached the exporter's window and Prometheus's copy of its series."""
+    """Every request reached the exporter's window and Prometheus's copy of its series, and
+    the held ones are in place."""
+    if not _held_in_place(stack):
+        return False
     signal = names.TARGET_HISTOGRAMS["e2e_seconds"].name + "_count"
     stored = stack.query(
         promql.aggregate(promql.Agg.SUM, promql.selector(signal), (names.GROUP, names.ROLE))
@@ -207,7 +262,9 @@ def settled(stack: Stack) -> bool:
     for role in stack.exporter.roles()["roles"]:
         key = (role["group"], role["role"])
         e2e = role["latency"]["e2e_seconds"]
-        want = stack.sent.get(role["group"])
+        sent = stack.sent.get(role["group"])
+        # A held request has finished at its prefill replica once it decodes.
+        want = None if sent is None else sent + (HELD if role["role"] == names.ROLE_PREFILL else 0)
         if e2e is None or e2e["count"] != want or counts.get(key) != str(want):
             return False
     return True

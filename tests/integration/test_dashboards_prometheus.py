@@ -17,7 +17,10 @@ which moves between the window and one exporter interval more from tick to tick,
 gauge as Prometheus last stored it and ``/v1/roles`` a moment later differ by up to
 interval / window (1.7 %; 2.5 % allowed). Prometheus's ``rate()`` extrapolates the increase
 seen between its first and last sample in the range to the range's end and divides by the
-range: up to two scrape intervals over a 30 s window, hence 8 %.
+range: up to two scrape intervals over a 30 s window, hence 8 %. Three long requests per
+deployment keep decoding through the checks, so that running requests and KV usage are not
+compared at zero: running is constant (exact), KV usage grows by about 1.5 % a second, and
+Prometheus's copy is up to a scrape plus an exporter interval older than ``/v1/roles``: 10 %.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from tests.dashstack import (
     WINDOW,
     Stack,
     close_to,
+    hold,
     load,
     settled,
     started,
@@ -49,6 +53,7 @@ from tests.servers import wait_until
 STEP = WINDOW - SCRAPE  # $__rate_interval = max(step + scrape, 4 x scrape) = the window
 RATE_TOLERANCE = 0.08  # Prometheus's rate() against the exporter's
 SPAN_TOLERANCE = 1.5 * EXPORTER_INTERVAL / WINDOW  # the exporter's rate from tick to tick
+KV_TOLERANCE = 0.1  # KV usage grows while the held requests decode
 EXACT = 1e-9
 M = tuple(promql.re_(label, "$" + label) for label in names.ROLE_LABELS)
 BY = names.ROLE_LABELS
@@ -134,7 +139,7 @@ SMALL_MAIN = (
     Main("Request rate", lambda r: r["request_rate"], RATE_TOLERANCE),
     Main("TTFT p90", _quantile("ttft_seconds"), EXACT),
     Main("TPOT p90", _quantile("tpot_seconds"), EXACT),
-    Main("KV cache", lambda r: r["kv_cache_usage_ratio"]["max"], EXACT),
+    Main("KV cache", lambda r: r["kv_cache_usage_ratio"]["max"], KV_TOLERANCE),
     Main("Running", lambda r: r["requests_running"], EXACT),
     Main("Waiting", lambda r: r["requests_waiting"], EXACT),
     Main("TTFT p90 from buckets", _quantile("ttft_seconds"), EXACT),
@@ -154,6 +159,7 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
         wait_until(lambda: window_filled(stack), 120, "a full window of history")
         loaded = time.time()
         load(stack)
+        hold(stack)
         wait_until(lambda: settled(stack), 60, "every request in the exporter and Prometheus")
         document = stack.exporter.roles()
         at = float(document["timestamp"])
@@ -251,7 +257,9 @@ SERVING_MAIN = {
     ),
     ("TTFT p90", "A"): Main("", _quantile("ttft_seconds"), EXACT),
     ("TPOT p90", "A"): Main("", _quantile("tpot_seconds"), EXACT),
-    ("KV cache, fullest replica", "A"): Main("", lambda r: r["kv_cache_usage_ratio"]["max"], EXACT),
+    ("KV cache, fullest replica", "A"): Main(
+        "", lambda r: r["kv_cache_usage_ratio"]["max"], KV_TOLERANCE
+    ),
     ("Waiting requests", "A"): Main("", lambda r: r["requests_waiting"], EXACT),
     ("Running requests", "A"): Main("", lambda r: r["requests_running"], EXACT),
     ("Time to first token", "B"): Main("", _quantile("ttft_seconds"), EXACT),

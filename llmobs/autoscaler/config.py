@@ -21,7 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, NonNegativeFloat, PositiveInt, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    NonNegativeFloat,
+    PlainSerializer,
+    PositiveInt,
+    model_validator,
+)
 
 from llmobs import names
 from llmobs.config import StrictModel, load_yaml
@@ -35,7 +42,7 @@ SLO_SIGNALS: dict[str, str] = {
     "queue": "queue_seconds",
 }
 ROLE_KINDS = (names.ROLE_PREFILL, names.ROLE_DECODE, names.ROLE_BOTH)
-_DURATION = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*(ms|s)?\s*\Z")
+_DURATION = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s)?\s*\Z")
 _PERCENTILE = re.compile(r"p([0-9]{1,2}(?:\.[0-9]+)?)\Z")
 
 
@@ -64,7 +71,13 @@ def parse_percentile(key: str) -> float:
     return float(match.group(1)) / 100
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    # Written back as seconds with their unit, so a dumped config reads back the same (a bare
+    # number reads as milliseconds).
+    PlainSerializer(lambda seconds: f"{seconds!r}s", return_type=str, when_used="json"),
+]
 
 
 @dataclass(frozen=True, slots=True)

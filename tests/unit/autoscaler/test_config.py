@@ -215,3 +215,15 @@ def test_any_mapping_gives_a_config_or_a_config_error(data: dict[str, Any]) -> N
 def test_any_role_mapping_gives_a_config_or_a_config_error(data: dict[str, Any]) -> None:
     with contextlib.suppress(ConfigError):
         validate(AutoscalerConfig, data, "autoscaler config")
+
+
+@given(st.floats(min_value=1e-9, max_value=1e6, allow_nan=False, allow_infinity=False))
+def test_a_dumped_config_reads_back_the_same(seconds: float) -> None:
+    """A config written as JSON (durations with their unit) validates to the same config: a
+    bare number would read as milliseconds."""
+    config = AutoscalerConfig.model_validate(
+        {"roles": {"prefill": {"slo": {"ttft": {"p99": f"{seconds!r}s"}}}}}
+    )
+    again = AutoscalerConfig.model_validate(config.model_dump(mode="json"))
+    assert again == config
+    assert again.roles["prefill"].targets()[0].seconds == seconds

@@ -33,7 +33,7 @@ from tests.servers import wait_until
 from tests.simhost import LoopThread, SimHost
 
 NAMESPACE = "llm"
-WINDOW = 30.0  # the exporter's window; the checks set $__rate_interval to it
+WINDOW = 40.0  # the exporter's window; the checks set $__rate_interval to it
 SCRAPE = 1.0  # Prometheus's scrape interval, the data source's "scrape interval"
 EXPORTER_INTERVAL = 0.5  # the exporter's scrape interval
 MODEL = "Qwen/Qwen2.5-7B-Instruct"

@@ -39,13 +39,13 @@ class Shape:
     kinds: tuple[Kind, ...]
 
 
-PROMPT_HEAVY = Kind("prompt-heavy", input_tokens=3000, output_tokens=4, share=0.5)
+PROMPT_HEAVY = Kind("prompt-heavy", input_tokens=2500, output_tokens=4, share=0.5)
 GENERATION_HEAVY = Kind("generation-heavy", input_tokens=32, output_tokens=160, share=0.5)
 
 
 def demo_shape(duration_s: float) -> Shape:
     """The demo's load for a run of ``duration_s`` seconds (sized for the emulated L4)."""
-    return Shape(duration_s, base_rps=0.3, peak_rps=4.0, kinds=(PROMPT_HEAVY, GENERATION_HEAVY))
+    return Shape(duration_s, base_rps=0.2, peak_rps=4.5, kinds=(PROMPT_HEAVY, GENERATION_HEAVY))
 
 
 def rate_at(shape: Shape, t: float) -> float:

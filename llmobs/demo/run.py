@@ -206,7 +206,8 @@ def watch(stack: Stack, bench: Child, run: Run, say: TextIO, tty: bool) -> None:
         poll(run)
         now = current(run)
         if tty:
-            lines = view.screen(now, shutil.get_terminal_size().columns)
+            size = shutil.get_terminal_size()
+            lines = view.screen(now, size.columns)[: max(1, size.lines - 1)]  # none scrolls off
             say.write(view.redraw(lines, drawn))
             drawn = len(lines)
         elif now.elapsed_s - shown >= PLAIN_EVERY_S or not run.samples[:-1]:

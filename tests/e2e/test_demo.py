@@ -141,7 +141,7 @@ def test_a_short_demo_sizes_both_roles_and_reports(tmp_path: Path) -> None:
     assert result["bench"]["completed"] == result["requests_planned"] > 0
     assert result["bench"]["failed"] == 0
     page = (folder / "report.md").read_text()
-    assert "| prefill | ttft_p90 1500 ms |" in page and "| decode | tpot_p90 100 ms |" in page
+    assert "| prefill | ttft_p90 1500 ms |" in page and "| decode | tpot_p90 200 ms |" in page
     assert_png(folder / "replicas.png")
     assert len(result["files"]["plots"]) >= 3
     for path in result["files"]["plots"]:

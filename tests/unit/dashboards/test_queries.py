@@ -1,0 +1,129 @@
+"""``llmobs.dashboards.queries`` without Prometheus: the targets a board holds, Prometheus's
+answers read into Series, and a server that is not Prometheus (real sockets on 127.0.0.1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
+
+from llmobs.dashboards import queries
+from llmobs.errors import ConfigError, TargetHTTPError, TargetUnreachable
+from tests.servers import Handler, HTTPServer, free_port
+
+BOARD: dict[str, Any] = {
+    "uid": "b",
+    "panels": [
+        {
+            "id": 1,
+            "type": "stat",
+            "title": "Rate",
+            "targets": [
+                {
+                    "refId": "A",
+                    "expr": "sum(rate(x[$__rate_interval]))",
+                    "legendFormat": "{{role}}",
+                },
+                {"refId": "B", "expr": "hidden", "hide": True},
+                {"refId": "C", "expr": "up", "instant": True},
+                {"refId": "D", "expr": "both", "instant": True, "range": True},
+            ],
+        },
+        {"id": 2, "type": "row", "title": "Expanded", "collapsed": False, "panels": []},
+        {"id": 3, "type": "text", "title": "No targets"},
+        {
+            "id": 4,
+            "type": "row",
+            "title": "Collapsed",
+            "collapsed": True,
+            "panels": [
+                {"id": 5, "type": "table", "title": "In", "targets": [{"refId": "A", "expr": "y"}]}
+            ],
+        },
+    ],
+}
+
+
+def test_targets_in_board_order_with_a_collapsed_rows_panels() -> None:
+    found = queries.targets(BOARD)
+    assert [(t.panel_id, t.ref_id, t.instant) for t in found] == [
+        (1, "A", False),
+        (1, "C", True),
+        (1, "D", False),  # instant and range: Grafana runs both; the range is the one kept
+        (5, "A", False),
+    ]
+    first = found[0]
+    assert (first.board_uid, first.panel_title, first.panel_type) == ("b", "Rate", "stat")
+    assert first.legend == "{{role}}" and found[1].legend is None
+
+
+def test_answers_read_into_series_non_finite_as_none() -> None:
+    matrix = {
+        "resultType": "matrix",
+        "result": [
+            {"metric": {"role": "decode"}, "values": [[10, "1.5"], [20, "NaN"], [30, "+Inf"]]}
+        ],
+    }
+    (series,) = queries.series(matrix)
+    assert series.labels == {"role": "decode"}
+    assert series.points == ((10.0, 1.5), (20.0, None), (30.0, None))
+    vector = {"resultType": "vector", "result": [{"metric": {}, "value": [5.5, "2"]}]}
+    assert queries.series(vector) == (queries.Series({}, ((5.5, 2.0),)),)
+    assert queries.series({"resultType": "scalar", "result": [1, "3"]})[0].points == ((1.0, 3.0),)
+    assert queries.series({"resultType": "vector", "result": []}) == ()
+    with pytest.raises(ConfigError, match="'string'"):
+        queries.series({"resultType": "string", "result": [1, "x"]})
+
+
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=5))
+def test_every_value_reads_back_or_is_none(values: list[float]) -> None:
+    answer = {
+        "resultType": "matrix",
+        "result": [{"metric": {}, "values": [[i, repr(v)] for i, v in enumerate(values)]}],
+    }
+    (series,) = queries.series(answer)
+    for (_, read), value in zip(series.points, values, strict=True):
+        assert read == (value if value == value and abs(value) != float("inf") else None)
+
+
+def test_no_prometheus_is_unreachable() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(TargetUnreachable, match=url):
+        queries.run(BOARD, url, {}, 0, 60, 15)
+
+
+async def _proxy_error(request: web.Request) -> web.Response:
+    return web.Response(status=502, text="<html>bad gateway</html>")
+
+
+async def _not_the_api(request: web.Request) -> web.Response:
+    return web.json_response({"hello": "world"})
+
+
+def test_a_server_that_is_not_prometheus_is_an_http_error() -> None:
+    proxy = HTTPServer({"/api/v1/query_range": _proxy_error})
+    with proxy, pytest.raises(TargetHTTPError, match="HTTP 502"):
+        queries.run(BOARD, proxy.url(""), {}, 0, 60, 15)
+    other = HTTPServer({"/api/v1/query_range": _not_the_api})
+    with other, pytest.raises(TargetHTTPError, match="did not answer"):
+        queries.run(BOARD, other.url(""), {}, 0, 60, 15)
+
+
+async def _refuses(request: web.Request) -> web.Response:
+    form = await request.post()
+    assert request.method == "POST" and "query" in form  # Grafana's way: a form POST
+    query = form["query"]
+    assert isinstance(query, str)
+    body = {"status": "error", "errorType": "bad_data", "error": f"parse error in {query}"}
+    return web.json_response(body, status=400)
+
+
+def test_a_refused_query_is_its_results_error() -> None:
+    routes: dict[str, Handler] = {"/api/v1/query_range": _refuses, "/api/v1/query": _refuses}
+    with HTTPServer(routes) as server:
+        results = queries.run(BOARD, server.url(""), {}, 0, 60, 15, scrape_interval=5)
+    assert results[0].error == "bad_data: parse error in sum(rate(x[20s]))"
+    assert all(r.error and r.series == () for r in results)

@@ -53,8 +53,12 @@ def demo(duration_s: float, out: Path | None) -> None:
       llmobs demo --duration 60 --out /tmp/demo
     """
     folder = out or default_folder(datetime.now(UTC))
-    if folder.exists() and any(folder.iterdir()):
-        raise click.UsageError(f"--out {folder}: the folder is not empty; give a new one")
+    try:
+        if folder.exists() and any(folder.iterdir()):
+            raise click.UsageError(f"--out {folder}: the folder is not empty; give a new one")
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.UsageError(f"--out {folder}: cannot make it: {exc.strerror or exc}") from None
     from llmobs.demo.configs import Settings
     from llmobs.demo.run import demo as run_demo
 

@@ -206,6 +206,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
         (["--duration", "5"], "--duration"),
         (["--duration", "nan"], "--duration"),
         (["--out", "full"], "not empty"),
+        (["--out", "full/x/run"], "cannot make it"),
     ):
         done = subprocess.run(
             [sys.executable, "-m", "llmobs", "demo", *args],

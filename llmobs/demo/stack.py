@@ -148,21 +148,6 @@ class Stack:
         """``spawn`` then ``wait``. Raises StackError."""
         return self.wait(self.spawn(name, argv, ready), timeout)
 
-    def stop_one(self, child: Child, sig: int = signal.SIGTERM) -> int | None:
-        """Signal ``child``'s process group, wait for it, kill what is left; its exit status."""
-        if child.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, sig)
-        try:
-            child.proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signal.SIGKILL)
-            child.proc.wait()
-        with contextlib.suppress(ProcessLookupError):  # its own children, if any outlived it
-            os.killpg(child.pid, signal.SIGKILL)
-        return child.proc.returncode
-
     def stop(self) -> None:
         """Stop every child: all are signalled at once, then each is waited for."""
         for child in self.children:

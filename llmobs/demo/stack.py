@@ -28,6 +28,7 @@ from llmobs.errors import LlmobsError
 
 STOP_TIMEOUT_S = 30.0  # llmbench writes its records and plots before it exits
 TAIL_LINES = 8
+EXIT_WAIT_S = 10.0  # from a child's output ending to its exit status
 
 
 class StackError(LlmobsError):
@@ -69,7 +70,7 @@ def llmbench_argv(*args: str) -> list[str]:
 
 def _copy(child: Child, stream: IO[str], log: IO[str]) -> None:
     """The reader thread: every line into the log; the first that matches marks it ready."""
-    with log:
+    with log, stream:
         for line in stream:
             log.write(line)
             log.flush()
@@ -85,8 +86,9 @@ def _copy(child: Child, stream: IO[str], log: IO[str]) -> None:
 class Stack:
     """The children of one demo run, stopped together (also as a context manager)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, stop_timeout_s: float = STOP_TIMEOUT_S) -> None:
         self.folder = folder
+        self.stop_timeout_s = stop_timeout_s  # how long a child may take to stop on SIGTERM
         self.children: list[Child] = []
 
     def __enter__(self) -> Stack:
@@ -133,7 +135,9 @@ class Stack:
             StackError: it exited or did not say it was ready within ``timeout`` seconds.
         """
         if not child.said.wait(timeout) or child.match is None:
-            child.proc.poll()
+            if child.said.is_set():  # its output ended: it is exiting, its status follows
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.proc.wait(timeout=EXIT_WAIT_S)
             how = (
                 f"exited with status {child.proc.returncode}"
                 if child.proc.returncode is not None
@@ -154,7 +158,7 @@ class Stack:
             if child.proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(child.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
+        deadline = time.monotonic() + self.stop_timeout_s
         for child in self.children:
             try:
                 child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))

@@ -33,9 +33,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from llmobs import names, promql, signals
 from llmobs.dashboards import boards, queries
+from llmobs.dashboards import variables as tv
 from llmobs.dashboards.queries import Result
 from tests.dashstack import (
     NAMESPACE,
@@ -324,3 +327,26 @@ def test_serving_main_panels_equal_the_exporters_roles(observed: Observed) -> No
                 mismatches.append((role["group"], role["role"], key, ours, theirs, result.query))
     assert not mismatches, "\n".join(map(str, mismatches))
     assert compared >= 6 * len(observed.roles)
+
+
+# Label values Grafana can put in a PromQL string (it does not escape control characters).
+TEXT = st.text(st.characters(min_codepoint=0x20, blacklist_categories=("Cs", "Cc")), max_size=8)
+ON_PROMETHEUS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@ON_PROMETHEUS
+@given(st.lists(TEXT, min_size=1, max_size=3, unique=True), TEXT)
+def test_a_multi_value_selection_matches_exactly_its_values_on_prometheus(
+    observed: Observed, values: list[str], other: str
+) -> None:
+    """The regex Grafana makes of a multi-value selection, matched by Prometheus's RE2:
+    ``label_replace`` sets ``m`` only where its anchored regex matches ``v`` (whose value is
+    written with ``$$`` for ``$``, as label_replace's replacement expands ``$1``)."""
+    selection = tv.Variable("sel", tuple(values), multi=True, include_all=True)
+    with_v = f'label_replace(vector(1), "v", {promql.string(other.replace("$", "$$"))}, "", "")'
+    expr = tv.interpolate(f'label_replace({with_v}, "m", "yes", "v", "$sel")', {"sel": selection})
+    (sample,) = observed.stack.query(expr)
+    assert sample["metric"].get("v", "") == other
+    assert ("m" in sample["metric"]) == (other in values), expr

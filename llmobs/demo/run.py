@@ -246,19 +246,19 @@ def demo(settings: configs.Settings, folder: Path, say: TextIO = sys.stdout) -> 
     folder.mkdir(parents=True, exist_ok=True)
     run = Run(settings, folder, load.demo_shape(settings.duration_s))
     say.write(f"llmobs demo: run folder {folder}\n")
-    stack = Stack(folder)
     outcome, error, code = "finished", None, exitcodes.OK
-    try:
-        bench = start_stack(stack, run, say)
-        watch(stack, bench, run, say, say.isatty())
-    except KeyboardInterrupt:
-        outcome, code = "interrupted", exitcodes.INTERRUPTED
-    except (StackError, OSError) as exc:
-        outcome, error, code = "failed", str(exc), exitcodes.FAILURE
-    with uninterrupted():
+    with Stack(folder) as stack:  # whatever escapes below, the children are stopped
         try:
-            return finish(stack, run, outcome, error, code, say)
-        except (LlmobsError, OSError) as exc:
-            stack.stop()
-            say.write(f"error: {exc}\n")
-            return exitcodes.FAILURE
+            bench = start_stack(stack, run, say)
+            watch(stack, bench, run, say, say.isatty())
+        except KeyboardInterrupt:
+            outcome, code = "interrupted", exitcodes.INTERRUPTED
+        except (StackError, OSError) as exc:
+            outcome, error, code = "failed", str(exc), exitcodes.FAILURE
+        with uninterrupted():
+            try:
+                return finish(stack, run, outcome, error, code, say)
+            except (LlmobsError, OSError) as exc:
+                stack.stop()
+                say.write(f"error: {exc}\n")
+                return exitcodes.FAILURE

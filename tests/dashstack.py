@@ -270,6 +270,12 @@ def settled(stack: Stack) -> bool:
     return True
 
 
+def scraped_since(stack: Stack, moment: float) -> bool:
+    """Prometheus has scraped every target (the engines too) since ``moment``."""
+    found = stack.query("min(timestamp(up))")
+    return bool(found) and float(found[0]["value"][1]) > moment
+
+
 def close_to(ours: float | None, theirs: float | None, rel: float) -> bool:
     """Equal within ``rel`` relative (absolute near 0); None only with None."""
     if ours is None or theirs is None:

@@ -41,6 +41,7 @@ from llmobs.dashboards import boards, queries
 from llmobs.dashboards import variables as tv
 from llmobs.dashboards.queries import Result
 from tests.dashstack import (
+    ENGINES,
     NAMESPACE,
     SCRAPE,
     WINDOW,
@@ -48,6 +49,7 @@ from tests.dashstack import (
     close_to,
     hold,
     load,
+    scraped_since,
     settled,
     started,
     window_filled,
@@ -165,6 +167,9 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
         load(stack)
         hold(stack)
         wait_until(lambda: settled(stack), 60, "every request in the exporter and Prometheus")
+        # Prometheus reads the engines directly too: a scrape of each after the settled state.
+        moment = time.time()
+        wait_until(lambda: scraped_since(stack, moment), 30, "a scrape of every target")
         document = stack.exporter.roles()
         at = float(document["timestamp"])
         assert at - WINDOW < loaded - SCRAPE, "the load took longer than one window: CPU starved"
@@ -350,3 +355,45 @@ def test_a_multi_value_selection_matches_exactly_its_values_on_prometheus(
     (sample,) = observed.stack.query(expr)
     assert sample["metric"].get("v", "") == other
     assert ("m" in sample["metric"]) == (other in values), expr
+
+
+# The engine-native board's stats (title after the engine's name) -> the /v1/roles value.
+ENGINE_MAIN = {
+    ("{} TTFT p90", "A"): Main("", _quantile("ttft_seconds"), EXACT),
+    ("{} waiting", "A"): Main("", lambda r: r["requests_waiting"], EXACT),
+    ("{} KV cache, fullest", "A"): Main(
+        "", lambda r: r["kv_cache_usage_ratio"]["max"], KV_TOLERANCE
+    ),
+    ("{} requests / s", "A"): Main("", lambda r: r["request_rate"], RATE_TOLERANCE),
+}
+ENGINE_TITLES = {"vllm": "vLLM", "sglang": "SGLang"}
+
+
+def test_engine_board_per_instance_equals_the_exporters_roles(observed: Observed) -> None:
+    """The raw vLLM (both generations) and SGLang series, queried per instance, give the
+    canonical numbers the exporter computed from the same engines."""
+    board = boards()["llmobs-engines.json"]
+    mismatches = []
+    compared = 0
+    for role in observed.roles:
+        (target,) = [
+            t
+            for t in observed.stack.targets
+            if (t["group"], t["role"]) == (role["group"], role["role"])
+        ]
+        instance = target["url"].removeprefix("http://").removesuffix("/metrics")
+        results = {
+            (r.target.panel_title, r.target.ref_id): r
+            for r in _run(observed, board, {"instance": [instance]})
+        }
+        engine = ENGINE_TITLES[ENGINES[role["group"]].engine]
+        for (title, ref), main in ENGINE_MAIN.items():
+            result = results[title.format(engine), ref]
+            series = [s for s in result.series if s.points]
+            theirs = series[0].points[-1][1] if series else None
+            ours = main.value(role)
+            compared += ours is not None
+            if not close_to(theirs, ours, main.tolerance):
+                mismatches.append((role["group"], role["role"], title, ours, theirs, result.query))
+    assert not mismatches, "\n".join(map(str, mismatches))
+    assert compared >= 3 * len(observed.roles)

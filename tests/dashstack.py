@@ -44,6 +44,7 @@ ENGINES: dict[str, EngineSettings] = {
     "sglang": EngineSettings(engine="sglang", enable_metrics=True),
 }
 SCALED = "vllm"  # the group the autoscaler sizes
+GPU_BUDGET = 8
 REQUESTS = 8  # per deployment, each to completion
 HELD = 3  # per deployment, long requests decoding through the checks
 HELD_TOKENS = 6000  # each held request's prompt and answer: minutes of decoding
@@ -100,7 +101,7 @@ def _autoscaler_settings(exporter_url: str, api_url: str) -> Settings:
         "policy": {
             "interval_s": 1.0,
             "group": SCALED,
-            "gpu_budget": 8,
+            "gpu_budget": GPU_BUDGET,
             "roles": {
                 "prefill": {"slo": {"ttft": {"p90": "30s"}, "queue": {"p90": "30s"}}},
                 "decode": {

@@ -27,7 +27,9 @@ running requests and KV usage equal.
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +44,7 @@ from llmobs.dashboards import variables as tv
 from llmobs.dashboards.queries import Result
 from tests.dashstack import (
     ENGINES,
+    GPU_BUDGET,
     NAMESPACE,
     SCRAPE,
     WINDOW,
@@ -397,3 +400,31 @@ def test_engine_board_per_instance_equals_the_exporters_roles(observed: Observed
                 mismatches.append((role["group"], role["role"], title, ours, theirs, result.query))
     assert not mismatches, "\n".join(map(str, mismatches))
     assert compared >= 3 * len(observed.roles)
+
+
+def test_autoscaler_board_equals_the_autoscalers_decisions(observed: Observed) -> None:
+    """Replicas per role and GPUs against the budget, as the autoscaler's latest decisions
+    (it holds: the loose SLOs are met) and its configured budget say."""
+    with urllib.request.urlopen(f"http://{observed.stack.autoscaler_url}/v1/decisions") as r:
+        latest = {role: found[-1] for role, found in json.load(r)["roles"].items()}
+    results = {
+        (r.target.panel_title, r.target.ref_id): r
+        for r in _run(observed, boards()["llmobs-autoscaler.json"], {})
+    }
+    for role, decision in latest.items():
+        expected = {
+            "A": decision["desired"],
+            "B": decision["current"],
+            "C": decision["inputs"]["ready"],
+        }
+        for ref, value in expected.items():
+            (series,) = [
+                s
+                for s in results["Desired vs current vs ready", ref].series
+                if s.labels[names.ROLE] == role
+            ]
+            assert series.points[-1][1] == value, (role, ref)
+    gpus, budget = (results["GPUs against the budget", ref].series for ref in ("A", "B"))
+    inputs = latest["decode"]["inputs"]
+    assert gpus[0].points[-1][1] == inputs["gpus_in_use"]
+    assert budget[0].points[-1][1] == inputs["gpu_budget"] == GPU_BUDGET

@@ -63,26 +63,37 @@ def _panels(panels: object) -> Iterator[Mapping[str, Any]]:
             yield from _panels(panel.get("panels"))
 
 
+def _panel_id(panel: Mapping[str, Any]) -> int:
+    found = panel.get("id")
+    if isinstance(found, bool) or not isinstance(found, int):
+        raise ConfigError(f"panel {panel.get('title')!r} has id {found!r}, not a whole number")
+    return found
+
+
 def targets(board: Mapping[str, Any]) -> list[Target]:
     """Every Prometheus target of every panel of ``board``, rows' nested panels included.
 
     Hidden targets (``hide: true``) are left out, as Grafana does not run them; an instant
     target is one with ``instant`` and not ``range``.
+
+    Raises:
+        ConfigError: a panel with targets whose id is not a whole number.
     """
     out = []
     for panel in _panels(board.get("panels")):
-        for target in panel.get("targets") or ():
+        found = panel.get("targets")
+        for target in found if isinstance(found, list) else ():
             if not isinstance(target, Mapping) or target.get("hide") or "expr" not in target:
                 continue
             out.append(
                 Target(
                     board_uid=str(board.get("uid", "")),
-                    panel_id=int(panel.get("id", 0)),
+                    panel_id=_panel_id(panel),
                     panel_title=str(panel.get("title", "")),
                     panel_type=str(panel.get("type", "")),
                     ref_id=str(target.get("refId", "")),
                     expr=str(target["expr"]),
-                    legend=target.get("legendFormat") or None,
+                    legend=str(target.get("legendFormat") or "") or None,
                     instant=bool(target.get("instant")) and not target.get("range"),
                 )
             )

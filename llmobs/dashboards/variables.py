@@ -222,11 +222,22 @@ def _strings(value: object) -> tuple[str, ...]:
     return (str(value),)
 
 
+def _text(item: Mapping[str, object], key: str) -> str | None:
+    """An optional string field of a variable: None when absent or empty."""
+    value = item.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"template variable {item.get('name')!r}: {key} {value!r} is not text")
+    return value
+
+
 def declared(board: Mapping[str, object]) -> list[Declared]:
     """The board's template variables, in order (a later one may refer to an earlier one).
 
     Raises:
-        ConfigError: ``templating.list`` that is not a list of objects with a name.
+        ConfigError: ``templating.list`` that is not a list of objects with a name, or an
+            ``allValue`` or ``regex`` that is not text.
     """
     templating = board.get("templating") or {}
     items = templating.get("list", []) if isinstance(templating, Mapping) else None
@@ -248,8 +259,8 @@ def declared(board: Mapping[str, object]) -> list[Declared]:
                 current=_strings(current.get("value")) if isinstance(current, Mapping) else (),
                 multi=bool(item.get("multi", False)),
                 include_all=bool(item.get("includeAll", False)),
-                all_value=item.get("allValue") or None,
-                regex=item.get("regex") or None,
+                all_value=_text(item, "allValue"),
+                regex=_text(item, "regex"),
             )
         )
     return out
@@ -276,10 +287,18 @@ def custom_options(query: str) -> tuple[str, ...]:
 
 
 def filtered(options: Sequence[str], regex: str | None) -> tuple[str, ...]:
-    """Options kept by a variable's ``regex`` (``/pattern/``); a capture group is the value."""
+    """Options kept by a variable's ``regex`` (``/pattern/``); a capture group is the value.
+
+    Raises:
+        ConfigError: ``regex`` does not compile.
+    """
     if not regex:
         return tuple(options)
-    pattern = re.compile(regex[1:-1] if regex.startswith("/") and regex.endswith("/") else regex)
+    source = regex[1:-1] if len(regex) > 1 and regex[0] == regex[-1] == "/" else regex
+    try:
+        pattern = re.compile(source)
+    except re.error as exc:
+        raise ConfigError(f"variable regex {regex!r} is not a regular expression: {exc}") from None
     kept = []
     for option in options:
         match = pattern.search(option)

@@ -3,6 +3,7 @@ answers read into Series, and a server that is not Prometheus (real sockets on 1
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llmobs.dashboards import queries
+from llmobs.dashboards import variables as tv
 from llmobs.errors import ConfigError, TargetHTTPError, TargetUnreachable
 from tests.servers import Handler, HTTPServer, free_port
 
@@ -127,3 +129,34 @@ def test_a_refused_query_is_its_results_error() -> None:
         results = queries.run(BOARD, server.url(""), {}, 0, 60, 15, scrape_interval=5)
     assert results[0].error == "bad_data: parse error in sum(rate(x[20s]))"
     assert all(r.error and r.series == () for r in results)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+KEYS = st.sampled_from(
+    ["panels", "targets", "id", "expr", "hide", "instant", "templating", "list", "name"]
+)
+BOARDISH = st.recursive(
+    JSON,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(st.dictionaries(KEYS, BOARDISH, max_size=4))
+def test_any_board_json_gives_targets_and_variables_or_a_config_error(
+    board: dict[str, Any],
+) -> None:
+    try:
+        found = queries.targets(board)
+    except ConfigError:
+        pass
+    else:
+        assert all(isinstance(t.expr, str) and isinstance(t.panel_id, int) for t in found)
+    with contextlib.suppress(ConfigError):
+        tv.declared(board)

@@ -199,3 +199,11 @@ def test_selection_the_callers_then_the_boards_then_all_or_the_first() -> None:
     assert tv.selection(plain, None, ("a", "b")).values == ("a",)
     assert tv.filtered(["pod-a", "x", "pod-b"], "/pod-(.*)/") == ("a", "b")
     assert tv.filtered(["b", "a"], None) == ("b", "a")
+
+
+def test_a_variable_field_of_the_wrong_kind_is_a_config_error() -> None:
+    bad = {"templating": {"list": [{"name": "role", "allValue": 5}]}}
+    with pytest.raises(ConfigError, match="allValue 5 is not text"):
+        tv.declared(bad)
+    with pytest.raises(ConfigError, match="not a regular expression"):
+        tv.filtered(["a"], "/(/")

@@ -130,6 +130,9 @@ class _Client:
         self.url = url.rstrip("/")
         self.timeout = timeout
 
+    def foreign(self) -> TargetHTTPError:
+        return TargetHTTPError(200, f"Prometheus at {self.url} did not answer its API's JSON")
+
     def call(
         self, path: str, params: Sequence[tuple[str, str]], post: bool = True
     ) -> tuple[Any, str | None]:
@@ -142,8 +145,8 @@ class _Client:
         """
         form = urllib.parse.urlencode(params)
         url = f"{self.url}/api/v1/{path}"
-        request = urllib.request.Request(url, data=form.encode(), method="POST")
         if post:
+            request = urllib.request.Request(url, data=form.encode(), method="POST")
             request.add_header("Content-Type", "application/x-www-form-urlencoded")
         else:
             request = urllib.request.Request(f"{url}?{form}")
@@ -160,13 +163,13 @@ class _Client:
         except (OSError, ValueError) as exc:
             raise TargetUnreachable(f"Prometheus at {self.url}: {exc}") from None
         if not isinstance(document, Mapping) or "status" not in document:
-            raise TargetHTTPError(200, f"Prometheus at {self.url} did not answer its API's JSON")
+            raise self.foreign()
         if document["status"] != "success":
             return None, f"{document.get('errorType', 'error')}: {document.get('error', '')}"
         return document["data"], None
 
 
-def resolve(
+def _resolve(
     board: Mapping[str, Any],
     client: _Client,
     chosen: Mapping[str, Sequence[str]],
@@ -191,6 +194,8 @@ def resolve(
             data, error = client.call(f"label/{label}/values", params, post=False)
             if error is not None:
                 raise ConfigError(f"variable {variable.name}: {variable.query!r}: {error}")
+            if not isinstance(data, list) or not all(isinstance(v, str) for v in data):
+                raise client.foreign()
             options = tv.filtered(sorted(data), variable.regex)
         elif variable.kind == "custom":
             options = tv.custom_options(variable.query)
@@ -222,11 +227,12 @@ def run(
     steps) and an instant target is evaluated at ``end``.
 
     Raises:
-        TargetUnreachable, TargetHTTPError: Prometheus cannot be asked.
+        TargetUnreachable, TargetHTTPError: Prometheus cannot be asked, or what answered is
+            not Prometheus's API.
         ConfigError: a variable that cannot be resolved, or an unknown ``:format``.
     """
     client = _Client(prometheus_url, timeout)
-    values = resolve(board, client, variables, start, end)
+    values = _resolve(board, client, variables, start, end)
     scoped = tv.builtins(start, end, step, scrape_interval)
     interval = max(step, scrape_interval)
     first, last = (start - start % interval, end - end % interval) if align else (start, end)
@@ -238,6 +244,9 @@ def run(
         else:
             params = [("query", query), ("start", repr(first)), ("end", repr(last))]
             data, error = client.call("query_range", [*params, ("step", repr(interval))])
-        found = series(data) if error is None else ()
+        try:
+            found = series(data) if error is None else ()
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+            raise client.foreign() from None
         out.append(Result(target=target, query=query, series=found, error=error))
     return out

@@ -105,6 +105,10 @@ async def _not_the_api(request: web.Request) -> web.Response:
     return web.json_response({"hello": "world"})
 
 
+async def _garbled(request: web.Request) -> web.Response:
+    return web.json_response({"status": "success", "data": {"resultType": "matrix", "result": 5}})
+
+
 def test_a_server_that_is_not_prometheus_is_an_http_error() -> None:
     proxy = HTTPServer({"/api/v1/query_range": _proxy_error})
     with proxy, pytest.raises(TargetHTTPError, match="HTTP 502"):
@@ -112,6 +116,9 @@ def test_a_server_that_is_not_prometheus_is_an_http_error() -> None:
     other = HTTPServer({"/api/v1/query_range": _not_the_api})
     with other, pytest.raises(TargetHTTPError, match="did not answer"):
         queries.run(BOARD, other.url(""), {}, 0, 60, 15)
+    garbled = HTTPServer({"/api/v1/query_range": _garbled})
+    with garbled, pytest.raises(TargetHTTPError, match="did not answer"):
+        queries.run(BOARD, garbled.url(""), {}, 0, 60, 15)
 
 
 async def _refuses(request: web.Request) -> web.Response:

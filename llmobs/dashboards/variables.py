@@ -10,8 +10,11 @@ since the regex sits in a PromQL string) and joined as ``(a|b)``; All is the var
 interval, 4 x scrape interval)) and ``$__range`` with their ``_ms``/``_s`` forms. A variable
 this module is not given is left as written, as Grafana leaves it.
 
-Divergences, on purpose: an unknown ``:format`` is an error (Grafana falls back to glob), and
-``$__rate_interval`` is written as a PromQL duration (``1m30s``, the same length as Grafana's).
+The escaping is that of Grafana's ``prometheusSpecialCharsInLabelValues`` (double quotes
+escaped; classic Grafana escaped single quotes instead, which breaks a value with a double
+quote). Divergences, on purpose: an unknown ``:format`` is an error (Grafana falls back to
+glob), and ``$__rate_interval`` is written as a PromQL duration (``1m30s``, the same length as
+Grafana's).
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from llmobs import names
+from llmobs.autoscaler import checks
 from llmobs.autoscaler import role as rolepolicy
 from llmobs.autoscaler.capacity import Capacity
 from llmobs.autoscaler.config import AutoscalerConfig
@@ -132,12 +133,12 @@ def _ratio(
     out = list(proposals)
     p, d = out[pi], out[di]
     if d.desired > 0 and p.desired > band.max * d.desired:
-        want = min(_ceil(p.desired / band.max), config.roles[d.role].max_replicas)
+        want = min(checks.ceil(p.desired / band.max), config.roles[d.role].max_replicas)
         if want > d.desired:
             why = f"P:D band: {p.desired} prefill need {want} decode"
             out[di] = _raised(d, want, why, config, states.get(d.role), now)
     elif p.desired < band.min * d.desired:
-        want = min(_ceil(band.min * d.desired), config.roles[p.role].max_replicas)
+        want = min(checks.ceil(band.min * d.desired), config.roles[p.role].max_replicas)
         if want > p.desired:
             why = f"P:D band: {d.desired} decode need {want} prefill"
             out[pi] = _raised(p, want, why, config, states.get(p.role), now)
@@ -175,11 +176,6 @@ def _raised(
     if desired < want:
         reasons = (*reasons, cap)
     return replace(p, desired=desired, reasons=reasons, detail=detail)
-
-
-def _ceil(value: float) -> int:
-    whole = int(value)
-    return whole if whole >= value - 1e-9 else whole + 1
 
 
 def _budget(proposals: list[Proposal], config: AutoscalerConfig) -> list[Proposal]:
@@ -288,10 +284,13 @@ class OurPolicy:
 def scenario_config(scenario: Scenario) -> AutoscalerConfig:
     """Our config for a simulated scenario: each per-request SLO as a p99 target below it by
     the tolerance (a p99 at the limit is 99% attainment, and the band must not let it past),
-    the scenario's cold start, GPUs per replica and replica limit. Measured on the dynamo
-    and ramp patterns (1200 s): a 120 s scale-down window and the last-value forecast used
-    8-10% fewer GPU-hours than the HPA's 300 s and Holt's trend (which overshoots at the
-    crest of a sinusoid), at the same attainment."""
+    the scenario's cold start, GPUs per replica and replica limit, and each role's capacity
+    seeded as a one-replica ``llmbench sweep`` at the workload's mean prompt and output
+    lengths would seed it (``capacity_seeds``: the engine's profile, the same one Dynamo's
+    SLA planner is given). Measured on the dynamo and ramp patterns (1200 s): a 120 s
+    scale-down window and the last-value forecast used 8-10% fewer GPU-hours than the HPA's
+    300 s and Holt's trend (which overshoots at the crest of a sinusoid), at the same
+    attainment."""
     slo = scenario.slo
     tolerance = 0.1
     common = {
@@ -302,17 +301,42 @@ def scenario_config(scenario: Scenario) -> AutoscalerConfig:
         "scale_down_stabilization_s": 120.0,
     }
 
-    def targets(**limits: float | None) -> dict[str, dict[str, str]]:
-        return {
-            k: {"p99": f"{v / (1 + tolerance):.6f}s"} for k, v in limits.items() if v is not None
-        }
+    def target(limit: float | None) -> float | None:
+        return None if limit is None else limit / (1 + tolerance)
 
+    def targets(**limits: float | None) -> dict[str, dict[str, str]]:
+        within = {k: target(v) for k, v in limits.items()}
+        return {k: {"p99": f"{v!r}s"} for k, v in within.items() if v is not None}
+
+    prefill_seed, decode_seed = _seeds(scenario, target(slo.tpot or slo.itl))
     roles = {
-        names.ROLE_PREFILL: {**common, "slo": targets(ttft=slo.ttft)},
-        names.ROLE_DECODE: {**common, "slo": targets(tpot=slo.tpot, itl=slo.itl)},
+        names.ROLE_PREFILL: {**common, "slo": targets(ttft=slo.ttft), "capacity": prefill_seed},
+        names.ROLE_DECODE: {
+            **common,
+            "slo": targets(tpot=slo.tpot, itl=slo.itl),
+            "capacity": decode_seed,
+        },
     }
     data = {"roles": roles, "interval_s": 15.0, "forecaster": "last"}
     return AutoscalerConfig.model_validate(data)
+
+
+def _seeds(scenario: Scenario, tpot_s: float | None) -> tuple[float | None, float | None]:
+    """Each role's capacity as a sweep at the workload's mean lengths would seed it."""
+    from llmobs.autoscaler.baselines.perf_profiles import (
+        PerfProfiles,
+        capacity_seeds,
+        engine_shape,
+    )
+
+    requests = scenario.requests
+    if not requests:
+        return None, None
+    isl = sum(r.prompt_tokens for r in requests) / len(requests)
+    osl = sum(r.output_tokens for r in requests) / len(requests)
+    resolved = scenario.setup.resolved()
+    profile = PerfProfiles(resolved.perf, engine_shape(resolved, scenario.gpus_per_replica))
+    return capacity_seeds(profile, isl, osl, tpot_s)
 
 
 REGISTRY: Mapping[str, Callable[[Scenario], OurPolicy]] = {

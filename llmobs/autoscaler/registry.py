@@ -119,16 +119,12 @@ class StartsAt:
 def baseline(name: str, scenario: Scenario) -> Policy:
     """The baseline ``name`` of ``llmobs.autoscaler.baselines`` for ``scenario``."""
     from llmobs.autoscaler import baselines
-    from llmobs.autoscaler.baselines.perf_profiles import EngineShape, dynamo_profiles
+    from llmobs.autoscaler.baselines.perf_profiles import dynamo_profiles, engine_shape
     from llmobs.autoscaler.hindsight import cheapest_fixed
 
     setup = scenario.setup
     resolved = setup.resolved()
-    engine = EngineShape(
-        kv_tokens=resolved.num_blocks * resolved.settings.block_size,
-        max_num_batched_tokens=resolved.max_num_batched_tokens,
-        gpus=setup.tp,
-    )
+    engine = engine_shape(resolved, setup.tp)
     prefill, decode, steps = dynamo_profiles(resolved.perf, engine)
     static = cheapest_fixed(scenario, setup) if name == "static" else None
     policy = baselines.build(

@@ -4,9 +4,16 @@ In order: holds on what cannot be trusted (source failed, role missing, no data,
 data, no replica ready, fewer replicas reported than ready, no request rate); zero traffic
 (to min, or 0 with ``scale_to_zero``, once quiet for the scale-down window); the reactive
 and predictive recommendation (up on an SLO ratio beyond tolerance, KV usage, waiting
-requests or the predicted load; down only when the consolidation check passes); then the
-change in progress, the stabilization windows, step limits and bounds. Signals and capacity
-count only ready replicas. Pure.
+requests or the predicted load; down only when the consolidation check passes and the load
+is not rising); then the change in progress, the stabilization windows, step limits and
+bounds. Signals and capacity count only ready replicas. Pure.
+
+What the windows cannot be trusted for is not acted on: a window's means and percentiles lag
+a change, so a breach in a window whose rate moved beyond the tolerance does not bound the
+capacity, and latencies from a window begun before replicas were added ask for no more (the
+load, sized by the capacity, still may). Prefill's demand adds what it is behind by
+(``demand``). A growth sized by a known capacity counts the pending replicas, so it is not
+held for the change in progress.
 """
 
 from __future__ import annotations
@@ -14,7 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from llmobs import names
-from llmobs.autoscaler import forecast
+from llmobs.autoscaler import checks, forecast
+from llmobs.autoscaler import demand as demandmod
 from llmobs.autoscaler.capacity import Capacity, learn
 from llmobs.autoscaler.config import AutoscalerConfig, RoleConfig, SloTarget
 from llmobs.autoscaler.forecast import Forecaster, Series
@@ -39,6 +47,11 @@ class RoleState:
     pending_since: float | None = None
     started: float | None = None  # the first decision: the replicas found count as a
     # recommendation for the scale-down window, so a restart resumes without a jump
+    backlog: tuple[float, float] | None = None  # prefill: (time, prompt tokens in flight
+    # beyond what the TTFT target allows), see ``demand.backlog``
+    ready_seen: int | None = None  # ready replicas at the last decision
+    grown_at: float | None = None  # when ready replicas last rose: until a whole window has
+    # passed since, the window's latencies still hold the time before the new replicas
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +67,6 @@ class Proposal:
     detail: str
     inputs: Inputs
     held: bool = False
-
-
-def _ceil(value: float) -> int:
-    whole = int(value)
-    return whole if whole >= value - 1e-9 else whole + 1
 
 
 def _quantile(item: RoleObservation, target: SloTarget) -> float | None:
@@ -96,6 +104,9 @@ class _Role:
     current: int
     ready: int
     inputs: Inputs
+    steady: bool = False  # the request rate within the tolerance of the last decision's
+    fresh: bool = True  # a whole window since ready replicas last rose
+    rising: bool = False  # the request rate above the last decision's beyond the tolerance
 
     def hold(self, state: RoleState, reason: Reason, detail: str) -> tuple[Proposal, RoleState]:
         """No change, because the data does not allow deciding (not a recommendation)."""
@@ -124,7 +135,14 @@ def propose(
     ctx = _Role(name, group, role, now, current, ready, {"current": current, "ready": ready})
     since = state.pending_since if state.pending_since is not None else now
     started = state.started if state.started is not None else now
-    state = replace(state, pending_since=None if current == ready else since, started=started)
+    grown = now if state.ready_seen is not None and ready > state.ready_seen else state.grown_at
+    state = replace(
+        state,
+        pending_since=None if current == ready else since,
+        started=started,
+        ready_seen=ready,
+        grown_at=grown,
+    )
     if observation is None:
         return ctx.hold(state, Reason.SOURCE_FAILED, "the observation source failed")
     if current == 0 and ready == 0:
@@ -150,8 +168,16 @@ def propose(
         return ctx.hold(state, Reason.MISSING_DATA, "no request rate")
     busy = rate > 0 or (item.requests_waiting or 0) > 0 or (item.requests_running or 0) > 0
     last = now if busy or state.last_traffic is None else state.last_traffic
+    before = state.rate.level
     rate_series = forecast.observe(forecaster, state.rate, now, rate)
     state = replace(state, last_traffic=last, rate=rate_series)
+    # A window whose rate moved beyond the tolerance since the last decision mixes two loads
+    # (its mean lags a step): a breach in it does not bound the capacity.
+    steady = before is not None and abs(rate - before) <= role.tolerance * max(rate, before)
+    window = item.window_seconds
+    fresh = state.grown_at is None or now - state.grown_at >= window
+    rising = before is not None and rate > before * (1 + role.tolerance)
+    ctx = replace(ctx, steady=steady and fresh, fresh=fresh, rising=rising)
     if not busy:
         return _quiet(ctx, state, now - last)
     ratio, missing = _slo(item, role, ctx.inputs)
@@ -192,109 +218,58 @@ def _busy(
     kv, limit = item.kv_cache_usage_ratio.mean, role.kv_usage_limit
     full = 0.0 if prefill or kv is None or limit is None else kv / limit
     pressure, band = (full, 0.0) if full > 1.0 and full > ratio else (ratio, role.tolerance)
-    capacity = learn(state.capacity, None if tokens is None else tokens / ready, pressure, band)
+    learned = pressure if ctx.steady or pressure <= 1.0 else None
+    capacity = learn(state.capacity, None if tokens is None else tokens / ready, learned, band)
     state = replace(state, capacity=capacity)
     horizon = role.cold_start_s + interval_s
     rate_f, size_f = forecast.predict(state.rate, horizon), forecast.predict(sizes, horizon)
     ahead = None if rate_f is None or size_f is None else rate_f * size_f
     demand = None if tokens is None else max(tokens, ahead if ahead is not None else tokens)
+    if prefill and demand is not None and tokens is not None and size is not None:
+        backlog = demandmod.backlog(role, item, tokens, size)
+        if backlog > 0 and capacity.known and capacity.estimate:
+            # Behind: the replicas serve at their capacity now, whatever the window's mean.
+            demand = max(demand, ready * capacity.estimate)
+        demand += demandmod.overload(state.backlog, backlog, now, horizon)
+        state = replace(state, backlog=(now, backlog))
     cap = capacity.estimate
-    predicted = None if demand is None or not cap else _ceil(demand / cap)
+    predicted = None if demand is None or not cap else checks.ceil(demand / cap)
     ctx.inputs.update(
         capacity=cap,
         demand=demand,
         predicted_replicas=predicted,
         kv_usage=item.kv_cache_usage_ratio.mean,
         waiting=item.requests_waiting,
+        running=item.requests_running,
     )
     sized = predicted if capacity.known else None
-    want, reasons, detail = _reactive(role, kind, item, ratio, ready, sized)
-    if capacity.known and predicted is not None and predicted > max(want, current):
+    # Latencies from a window begun before replicas were added do not ask for more.
+    breach = ratio if ctx.fresh else min(ratio, 1.0)
+    want, reasons, detail = checks.reactive(role, kind, item, breach, ready, sized)
+    counted = capacity.known and predicted is not None and predicted > max(want, current)
+    if counted:
         why = f"forecast {demand:.4g}/s over {horizon:g}s at {cap:.4g}/s per replica"
-        want, reasons, detail = predicted, (Reason.PREDICTED_LOAD, *reasons), why
+        want, reasons, detail = predicted or want, (Reason.PREDICTED_LOAD, *reasons), why
     if want > current:
-        return _finish(ctx, state, want, reasons, detail)
+        return _finish(ctx, state, want, reasons, detail, counted=counted)
+    if breach < ratio and ratio > 1 + role.tolerance and state.grown_at is not None:
+        why = (
+            f"SLO ratio {ratio:.2f} from a window begun before replicas were added "
+            f"{now - state.grown_at:.0f}s ago"
+        )
+        return _finish(ctx, state, current, (Reason.COLD_START_PENDING,), why)
     pending = state.pending_since
     if pending is not None and now - pending < role.change_timeout_s:
         why = f"waiting for {current} replicas, {ready} ready, for {now - pending:.0f}s"
         return _finish(ctx, state, current, (Reason.COLD_START_PENDING, *reasons), why)
-    down = _consolidate(role, kind, item, ratio, ready, current, demand, capacity, predicted)
+    down = checks.consolidate(role, kind, item, ratio, ready, current, demand, capacity, predicted)
+    if down < current and ctx.rising:
+        why = f"{down} replicas would carry the load, but it is rising: no scale-down"
+        return _finish(ctx, state, current, (Reason.PREDICTED_LOAD,), why)
     if down < current:
         why = f"{down} replicas carry the load within {role.scale_down_margin:g} of the limits"
         return _finish(ctx, state, down, (Reason.CONSOLIDATE,), why)
     return _finish(ctx, state, current, (Reason.WITHIN_SLO,), "within SLO")
-
-
-def _reactive(
-    role: RoleConfig, kind: str, item: RoleObservation, ratio: float, n: int, sized: int | None
-) -> tuple[int, tuple[Reason, ...], str]:
-    """The replicas the reactive signals ask for (``n`` when none is beyond its limit). A
-    breach asks for what the capacity (``sized``, once known: this breach bounds it) says
-    the load needs, else for ``n`` times the SLO ratio (latency grows faster than load, so
-    the ratio overshoots: the capacity, when there is one, is the better measure)."""
-    found: list[tuple[int, Reason, str]] = []
-    if ratio > 1 + role.tolerance:
-        want = _ceil(n * ratio) if sized is None else sized
-        found.append((max(n + 1, want), Reason.SLO_BREACH, f"SLO ratio {ratio:.2f}"))
-    kv = item.kv_cache_usage_ratio.mean
-    if (
-        kind != names.ROLE_PREFILL
-        and role.kv_usage_limit is not None
-        and kv is not None
-        and kv > role.kv_usage_limit
-    ):
-        found.append(
-            (
-                max(n + 1, _ceil(n * kv / role.kv_usage_limit)),
-                Reason.KV_PRESSURE,
-                f"KV usage {kv:.2f}",
-            )
-        )
-    limit = role.queue_limit if kind == names.ROLE_PREFILL else role.waiting_limit
-    waiting = item.requests_waiting
-    if limit is not None and waiting is not None and waiting > limit * n:
-        want = _ceil(waiting / limit) if limit > 0 else n + 1
-        found.append((max(n + 1, want), Reason.QUEUE, f"{waiting:g} waiting"))
-    if not found:
-        return n, (), ""
-    found.sort(key=lambda f: -f[0])
-    return found[0][0], tuple(f[1] for f in found), "; ".join(f[2] for f in found)
-
-
-def _consolidate(
-    role: RoleConfig,
-    kind: str,
-    item: RoleObservation,
-    ratio: float,
-    n: int,
-    current: int,
-    demand: float | None,
-    capacity: Capacity,
-    predicted: int | None,
-) -> int:
-    """The fewest replicas (down from ``current``) that pass the consolidation check: the
-    load of ``n`` ready replicas spread over ``m``, every signal within margin of its limit."""
-    margin = role.scale_down_margin
-    best = current
-    for m in range(current - 1, max(role.min_replicas, 1) - 1, -1):
-        f = n / m
-        if predicted is not None and predicted > m:
-            break
-        cap = capacity.estimate
-        if capacity.known and demand is not None and cap:
-            if demand / (m * cap) > margin:
-                break
-        elif role.targets() and ratio * f > margin:
-            break
-        if kind != names.ROLE_PREFILL and role.kv_usage_limit is not None:
-            kv = item.kv_cache_usage_ratio.mean
-            if kv is None or kv * f > role.kv_usage_limit * margin:
-                break
-        limit = role.queue_limit if kind == names.ROLE_PREFILL else role.waiting_limit
-        if limit is not None and (item.requests_waiting or 0) / m > limit * margin:
-            break
-        best = m
-    return best
 
 
 def _finish(
@@ -305,9 +280,12 @@ def _finish(
     detail: str,
     *,
     gated: bool = True,
+    counted: bool = False,
 ) -> tuple[Proposal, RoleState]:
     """The change in progress, stabilization and step limits (``gated``: not for zero
-    traffic, which has its own window) and the bounds, applied to the recommendation."""
+    traffic, which has its own window) and the bounds, applied to the recommendation. A
+    growth sized by a known capacity against the replicas asked for (``counted``: the
+    pending ones counted as capacity) is not held for the change in progress."""
     role, now, current, ready = ctx.config, ctx.now, ctx.current, ctx.ready
 
     def make(desired: int, reasons: tuple[Reason, ...], detail: str) -> Proposal:
@@ -327,7 +305,7 @@ def _finish(
     direction = (want > current) - (want < current)
     moving = (current > ready) - (current < ready)
     pending = state.pending_since
-    if gated and direction and direction == moving and pending is not None:
+    if gated and direction and direction == moving and pending is not None and not counted:
         waited = now - pending
         if waited < role.change_timeout_s:
             why = f"{current - ready:+d} in progress for {waited:.0f}s"

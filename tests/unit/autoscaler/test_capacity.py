@@ -6,9 +6,20 @@ from typing import Any
 
 import pytest
 
+from llmobs.autoscaler.baselines.perf_profiles import (
+    SEED_UTILIZATION,
+    PerfProfiles,
+    capacity_seeds,
+    engine_shape,
+)
 from llmobs.autoscaler.capacity import Capacity, from_sweep, learn, seeded
 from llmobs.autoscaler.config import AutoscalerConfig, RoleConfig
+from llmobs.autoscaler.policy import scenario_config
+from llmobs.autoscaler.registry import Scenario
+from llmobs.autoscaler.simulate import Setup
+from llmobs.bench.metrics import Slo
 from llmobs.bench.sweep import failed_point, point
+from llmobs.sim.virtual import VirtualRequest
 
 
 def test_nothing_known() -> None:
@@ -133,3 +144,37 @@ def test_a_config_seeded_from_a_sweep() -> None:
     out = seeded(cfg, sweep(), prompt_tokens=3000)
     assert [out.roles[r].capacity for r in ("prefill", "decode", "mixed")] == [12000, 600, 5]
     assert seeded(cfg, sweep()).roles["prefill"].capacity is None  # no prompt length
+
+
+def _profile() -> PerfProfiles:
+    resolved = Setup().resolved()
+    return PerfProfiles(resolved.perf, engine_shape(resolved, 1))
+
+
+def test_seeds_from_the_engine_profile() -> None:
+    """What a one-replica sweep would seed: prefill at its chunked peak, decode at the most
+    sequences whose step meets the TPOT target; each at SEED_UTILIZATION of it."""
+    model = _profile()
+    prefill, decode = capacity_seeds(model, 2000, 200, 0.045)
+    assert prefill == pytest.approx(model.prefill_throughput_per_gpu(2000) * SEED_UTILIZATION)
+    context, fits = 2000 + 100, int(model.engine.kv_tokens * 0.8 / 2200)
+    best = max(n for n in range(1, fits + 1) if model.decode_itl_s(n, context) <= 0.045)
+    expected = model.decode_throughput_per_gpu(best, context) * SEED_UTILIZATION
+    assert decode == pytest.approx(expected)
+    # a tighter TPOT target seeds less; no target: as many as fit in the KV limit
+    assert capacity_seeds(model, 2000, 200, 0.02)[1] < decode
+    loose = model.decode_throughput_per_gpu(fits, context) * SEED_UTILIZATION
+    assert capacity_seeds(model, 2000, 200, None)[1] == pytest.approx(loose)
+
+
+def test_a_scenario_seeds_ours_at_its_mean_lengths() -> None:
+    requests = [VirtualRequest(str(i), float(i), 1000 + 2000 * (i % 2), 200) for i in range(10)]
+    scenario = Scenario(slo=Slo(ttft=2.0, tpot=0.05), requests=requests)
+    cfg = scenario_config(scenario)
+    prefill, decode = capacity_seeds(_profile(), 2000, 200, 0.05 / 1.1)
+    assert cfg.roles["prefill"].capacity == pytest.approx(prefill)
+    assert cfg.roles["decode"].capacity == pytest.approx(decode)
+    assert cfg.roles["prefill"].targets()[0].seconds == pytest.approx(2.0 / 1.1)
+    assert (
+        scenario_config(Scenario(slo=Slo(ttft=2.0), requests=[])).roles["prefill"].capacity is None
+    )

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from llmobs.autoscaler.config import AutoscalerConfig
+from llmobs.autoscaler.forecast import Series
 from llmobs.autoscaler.model import Reason, Replicas
 from llmobs.autoscaler.policy import OurPolicy, decide
 from llmobs.autoscaler.registry import Scenario, registered
@@ -104,7 +105,8 @@ def test_last_value_forecast_does_not_extrapolate() -> None:
 
 def test_capacity_learned_from_a_breach_sizes_the_next_decisions() -> None:
     cfg = config()
-    got, state = run(observation(P(ttft=2.0, prompt=3000.0), D()), replicas(), cfg)
+    steady = aged(cfg, rate=Series(10.0, 0.0, T0 - 15, 1))  # 10 req/s seen 15 s before
+    got, state = run(observation(P(ttft=2.0, prompt=3000.0), D()), replicas(), cfg, T0, steady)
     # the breach bounds the capacity at 1500/s a replica: one more replica, not 2 x ratio 2
     assert (got["prefill"].desired, got["prefill"].reason) == (3, R.SLO_BREACH)
     assert state.roles["prefill"].capacity.breached == 1500.0

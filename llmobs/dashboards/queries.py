@@ -5,11 +5,14 @@ each with ``llmobs.dashboards.variables`` and sends it to ``/api/v1/query_range`
 ``/api/v1/query`` for instant targets). Pure but for ``run``, the thin I/O shell. A query
 Prometheus refuses is a Result with ``error`` set; a value that is not finite (NaN: an empty
 window; an infinite quantile) is None. Query variables (``label_values``) get their options from
-Prometheus's label API, as Grafana's variable editor does.
+Prometheus's label API, as Grafana's variable editor does. A URL's ``user:password@`` is
+sent as basic auth and never shown (``llmobs.secrets``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import math
 import urllib.error
@@ -21,6 +24,7 @@ from typing import Any
 
 from llmobs.dashboards import variables as tv
 from llmobs.errors import ConfigError, TargetHTTPError, TargetUnreachable
+from llmobs.secrets import Redactor, display_url, strip_userinfo, url_credentials
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,14 +128,45 @@ def series(data: Mapping[str, Any]) -> tuple[Series, ...]:
 
 
 class _Client:
-    """Prometheus's HTTP API, form-encoded POSTs as Grafana sends them."""
+    """Prometheus's HTTP API, form-encoded POSTs as Grafana sends them.
+
+    A URL's ``user:password@`` is sent as basic auth to that URL only (not to where it
+    redirects) and never shown: messages name the URL as ``secrets.display_url`` does, and
+    what Prometheus answers is shown with the credentials redacted.
+    """
 
     def __init__(self, url: str, timeout: float) -> None:
-        self.url = url.rstrip("/")
+        """Raises ConfigError: ``url`` is not an http(s) URL with a host."""
+        self.shown = display_url(url).rstrip("/")
+        if not _http_url(url):
+            raise ConfigError(
+                f"{self.shown!r} is not a Prometheus URL: give http://HOST:PORT "
+                "(with user:password@ before HOST for basic auth)"
+            )
+        credentials = url_credentials(url)
+        self.headers = credentials.headers() if credentials is not None else {}
+        auth = self.headers.get("Authorization", "")
+        secrets = credentials.secrets if credentials is not None else ()
+        self.redact = Redactor([*secrets, auth, auth.partition(" ")[2]]).text
+        self.url = strip_userinfo(url).rstrip("/")
         self.timeout = timeout
 
     def foreign(self) -> TargetHTTPError:
-        return TargetHTTPError(200, f"Prometheus at {self.url} did not answer its API's JSON")
+        return TargetHTTPError(200, f"Prometheus at {self.shown} did not answer its API's JSON")
+
+    def _request(
+        self, path: str, params: Sequence[tuple[str, str]], post: bool
+    ) -> urllib.request.Request:
+        form = urllib.parse.urlencode(params)
+        url = f"{self.url}/api/v1/{path}"
+        if post:
+            request = urllib.request.Request(url, data=form.encode(), method="POST")
+            request.add_header("Content-Type", "application/x-www-form-urlencoded")
+        else:
+            request = urllib.request.Request(f"{url}?{form}")
+        for name, value in self.headers.items():
+            request.add_unredirected_header(name, value)
+        return request
 
     def call(
         self, path: str, params: Sequence[tuple[str, str]], post: bool = True
@@ -141,32 +176,56 @@ class _Client:
 
         Raises:
             TargetUnreachable: no answer from Prometheus.
-            TargetHTTPError: an answer that is not Prometheus's JSON (a 5xx, a proxy page).
+            TargetHTTPError: an answer that is not Prometheus's JSON (a 5xx, a proxy page,
+                a 401 for missing or wrong credentials).
         """
-        form = urllib.parse.urlencode(params)
-        url = f"{self.url}/api/v1/{path}"
-        if post:
-            request = urllib.request.Request(url, data=form.encode(), method="POST")
-            request.add_header("Content-Type", "application/x-www-form-urlencoded")
-        else:
-            request = urllib.request.Request(f"{url}?{form}")
+        document: Any = None
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                document = json.loads(response.read())
+            request = self._request(path, params, post)
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+                document = _json(answer.read())
         except urllib.error.HTTPError as exc:
-            try:
-                document = json.loads(exc.read())
-            except ValueError:
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                document = _json(exc.read())
+            if not isinstance(document, Mapping) or "status" not in document:
+                why = ""
+                if exc.code in (401, 403):
+                    why = (
+                        " (the user and password in the URL were refused)"
+                        if self.headers
+                        else " (it wants credentials: give http://USER:PASSWORD@HOST:PORT)"
+                    )
                 raise TargetHTTPError(
-                    exc.code, f"Prometheus at {self.url}: HTTP {exc.code}"
+                    exc.code, f"Prometheus at {self.shown}: HTTP {exc.code}{why}"
                 ) from None
-        except (OSError, ValueError) as exc:
-            raise TargetUnreachable(f"Prometheus at {self.url}: {exc}") from None
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            why = self.redact(" ".join(str(reason).split()))[:300]
+            raise TargetUnreachable(f"Prometheus at {self.shown}: {why}") from None
         if not isinstance(document, Mapping) or "status" not in document:
             raise self.foreign()
         if document["status"] != "success":
-            return None, f"{document.get('errorType', 'error')}: {document.get('error', '')}"
+            kind, error = document.get("errorType", "error"), document.get("error", "")
+            return None, self.redact(f"{kind}: {error}")
         return document["data"], None
+
+
+def _http_url(url: str) -> bool:
+    """Whether ``url`` is an http(s) URL with a host (and a port, if any, that is a number)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        # reading .port raises ValueError for a port that is not a number or out of range
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != -1
+    except ValueError:  # that, or an unclosed IPv6 bracket
+        return False
+
+
+def _json(body: bytes) -> Any:
+    """``body`` as JSON, or None when it is not JSON."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
 
 
 def _resolve(
@@ -229,7 +288,8 @@ def run(
     Raises:
         TargetUnreachable, TargetHTTPError: Prometheus cannot be asked, or what answered is
             not Prometheus's API.
-        ConfigError: a variable that cannot be resolved, or an unknown ``:format``.
+        ConfigError: ``prometheus_url`` is not an http(s) URL, a variable that cannot be
+            resolved, or an unknown ``:format``.
     """
     client = _Client(prometheus_url, timeout)
     values = _resolve(board, client, variables, start, end)

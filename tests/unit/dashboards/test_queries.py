@@ -3,12 +3,15 @@ answers read into Series, and a server that is not Prometheus (real sockets on 1
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import urllib.parse
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from aiohttp import web
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmobs.dashboards import queries
@@ -167,3 +170,133 @@ def test_any_board_json_gives_targets_and_variables_or_a_config_error(
         assert all(isinstance(t.expr, str) and isinstance(t.panel_id, int) for t in found)
     with contextlib.suppress(ConfigError):
         tv.declared(board)
+
+
+USER, PASSWORD = "grafana", "s3cret-pass"
+ANSWER = {"resultType": "matrix", "result": [{"metric": {"role": "prefill"}, "values": [[0, "1"]]}]}
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _guarded(echo: bool) -> Handler:
+    """Prometheus behind basic auth (USER, PASSWORD): 401 without them; with them, every
+    query answered (``echo``: refused, with the credentials it was sent in the error)."""
+
+    async def handler(request: web.Request) -> web.Response:
+        sent = request.headers.get("Authorization", "")
+        if sent != _basic(USER, PASSWORD):
+            return web.Response(status=401, text=f"Unauthorized: {sent}")
+        if request.path.startswith("/api/v1/label/"):
+            return web.json_response({"status": "success", "data": ["decode", "prefill"]})
+        if echo:
+            body = {"status": "error", "errorType": "bad_data", "error": f"{sent} {PASSWORD}"}
+            return web.json_response(body, status=400)
+        return web.json_response({"status": "success", "data": ANSWER})
+
+    return handler
+
+
+ROLE_VARIABLE = {"name": "role", "type": "query", "query": "label_values(up, role)"}
+BOARD_WITH_VARIABLE = BOARD | {"templating": {"list": [ROLE_VARIABLE]}}
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth_and_never_shown() -> None:
+    with HTTPServer({"/{tail:.*}": _guarded(echo=False)}) as server:
+        url = f"http://{USER}:{PASSWORD}@127.0.0.1:{server.port}"
+        results = queries.run(BOARD_WITH_VARIABLE, url, {}, 0, 60, 15)
+        assert [r.error for r in results] == [None] * 4
+        assert results[0].series == queries.series(ANSWER)
+        wrong = f"http://{USER}:not-{PASSWORD}@127.0.0.1:{server.port}"
+        with pytest.raises(TargetHTTPError, match="HTTP 401") as refused:
+            queries.run(BOARD, wrong, {}, 0, 60, 15)
+        assert f"{USER}:<secret>@127.0.0.1" in str(refused.value)
+        assert "were refused" in str(refused.value) and "not-" not in str(refused.value)
+        with pytest.raises(TargetHTTPError, match="it wants credentials"):
+            queries.run(BOARD, server.url(""), {}, 0, 60, 15)
+    with HTTPServer({"/{tail:.*}": _guarded(echo=True)}) as server:
+        url = f"http://{USER}:{PASSWORD}@127.0.0.1:{server.port}/"
+        results = queries.run(BOARD_WITH_VARIABLE, url, {}, 0, 60, 15)
+    auth = _basic(USER, PASSWORD)
+    assert results[0].error == "bad_data: <secret> <secret>"  # what the server echoed
+    assert all(PASSWORD not in str(r) and auth.split()[1] not in str(r) for r in results)
+
+
+async def _redirects(request: web.Request) -> web.Response:
+    raise web.HTTPFound(f"http://localhost:{request.url.port}/elsewhere{request.path_qs}")
+
+
+def test_credentials_do_not_follow_a_redirect() -> None:
+    sent: list[str] = []
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        sent.append(request.headers.get("Authorization", ""))
+        return web.json_response({"status": "success", "data": ANSWER})
+
+    routes: dict[str, Handler] = {"/elsewhere/{tail:.*}": elsewhere, "/api/{tail:.*}": _redirects}
+    with HTTPServer(routes) as server:
+        url = f"http://{USER}:{PASSWORD}@127.0.0.1:{server.port}"
+        queries.run({"panels": [BOARD["panels"][0]]}, url, {}, 0, 60, 15)
+    assert sent == [""] * 3  # each of Rate's three targets, redirected without them
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "127.0.0.1:9090",
+        f"http://{USER}:{PASSWORD}@[::1",
+        f"ftp://{USER}:{PASSWORD}@host",
+        "http://",
+    ],
+)
+def test_a_url_that_is_not_http_is_a_config_error_without_the_password(url: str) -> None:
+    with pytest.raises(ConfigError, match="is not a Prometheus URL") as bad:
+        queries.run(BOARD, url, {}, 0, 60, 15)
+    assert PASSWORD not in str(bad.value)
+
+
+def test_an_unreachable_prometheus_is_named_without_the_password() -> None:
+    url = f"http://{USER}:{PASSWORD}@127.0.0.1:{free_port()}"
+    with pytest.raises(TargetUnreachable, match=f"{USER}:<secret>@127.0.0.1") as down:
+        queries.run(BOARD, url, {}, 0, 60, 15)
+    assert PASSWORD not in str(down.value)
+
+
+_seen: list[tuple[str, str]] = []
+
+
+async def _records(request: web.Request) -> web.Response:
+    """Any credentials accepted, recorded, and echoed back decoded in a refusal."""
+    user, _, password = (
+        base64.b64decode(request.headers["Authorization"].split()[1]).decode().partition(":")
+    )
+    _seen.append((user, password))
+    error = f"user {user} password {password} header {request.headers['Authorization']}"
+    return web.json_response(
+        {"status": "error", "errorType": "bad_data", "error": error}, status=400
+    )
+
+
+@pytest.fixture(scope="module")
+def recorder() -> Iterator[HTTPServer]:
+    with HTTPServer({"/{tail:.*}": _records}) as server:
+        yield server
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True),
+    st.text(min_size=10, max_size=24),
+)
+def test_any_password_is_sent_and_never_shown(
+    recorder: HTTPServer, user: str, password: str
+) -> None:
+    quoted = urllib.parse.quote(password, safe="")
+    url = f"http://{user}:{quoted}@127.0.0.1:{recorder.port}"
+    _seen.clear()
+    results = queries.run({"panels": [BOARD["panels"][0]]}, url, {}, 0, 60, 15)
+    assert _seen == [(user, password)] * 3
+    for result in results:
+        assert result.error is not None and result.error.startswith(f"bad_data: user {user} ")
+        assert password not in result.error and quoted not in result.error

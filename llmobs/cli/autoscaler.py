@@ -59,6 +59,23 @@ def _section(data: dict[str, Any], key: str) -> dict[str, Any]:
     return section
 
 
+def _scrape(data: dict[str, Any], targets: list[dict[str, Any]], http_sd: str | None) -> None:
+    """Put ``--target``s and ``--http-sd`` into the file's scrape source (its targets kept,
+    its ``http_sd`` URL replaced), or make them the source in place of the file's."""
+    if not targets and http_sd is None:
+        return
+    source = data.get("source")
+    if not (isinstance(source, dict) and source.get("kind") == "scrape"):
+        source = {"kind": "scrape"}
+    source = dict(source)
+    if targets:
+        source["targets"] = list(source.get("targets") or []) + targets
+    if http_sd is not None:
+        found = source.get("http_sd")
+        source["http_sd"] = {**(found if isinstance(found, dict) else {}), "url": http_sd}
+    data["source"] = source
+
+
 def merge(options: dict[str, Any], config_path: Path | None) -> Any:
     """The config file (if any) with the flags on top: a ``Settings``. Raises ConfigError."""
     from llmobs.autoscaler import app
@@ -88,15 +105,10 @@ def merge(options: dict[str, Any], config_path: Path | None) -> Any:
             name, count = parse_bound(text, flag)
             roles[name] = {**role(name), key: count}
     targets = [parse_target_flag(t) for t in options["target"]]
-    if targets:
-        for target in targets:
-            if "role" in target and target["role"] not in roles:
-                roles[target["role"]] = {}
-        source = data.get("source")
-        if isinstance(source, dict) and source.get("kind") == "scrape":
-            data["source"] = {**source, "targets": list(source.get("targets") or []) + targets}
-        else:
-            data["source"] = {"kind": "scrape", "targets": targets}
+    for target in targets:
+        if "role" in target and target["role"] not in roles:
+            roles[target["role"]] = {}
+    _scrape(data, targets, options["http_sd"])
     if options["scale_url"] is not None:
         _section(data, "output")["api_url"] = options["scale_url"]
     if options["port"] is not None:
@@ -127,6 +139,15 @@ def merge(options: dict[str, Any], config_path: Path | None) -> Any:
     multiple=True,
     metavar="URL,role=R[,group=G]...",
     help="An engine to scrape in this process, repeatable (as llmobs exporter --target).",
+)
+@click.option(
+    "--http-sd",
+    default=None,
+    metavar="URL",
+    help="Scrape in this process the engines a Prometheus http_sd_configs endpoint lists, "
+    "e.g. the emulator's http://127.0.0.1:8000/sim/targets; with or instead of --target. As "
+    "the config file's source {kind: scrape, http_sd: {url: URL}}: the list is read every "
+    "60 s unless the file's http_sd.refresh_interval_s says otherwise.",
 )
 @click.option(
     "--slo",
@@ -178,6 +199,8 @@ def autoscaler(config_path: Path | None, dry_run: bool, **options: Any) -> None:
         --target http://127.0.0.1:8002,role=decode \\
         --slo prefill:ttft_p90=1s --slo decode:tpot_p90=50ms --max decode=4 \\
         --scale-url http://127.0.0.1:8000
+      llmobs autoscaler --http-sd http://127.0.0.1:8000/sim/targets \\
+        --slo prefill:ttft_p90=1s --slo decode:tpot_p90=50ms --scale-url http://127.0.0.1:8000
       llmobs autoscaler --config autoscaler.yaml --capacity-from sweep.json --sweep-isl 2500
     """
     try:

@@ -171,3 +171,39 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
         assert "Traceback" not in result.stderr
         errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
         assert len(errors) == 1 and says in errors[0], result.stderr
+
+
+def test_the_quick_start_finds_the_engines_by_http_sd(tmp_path: Path) -> None:
+    """``--http-sd`` alone names the engines: the file only makes the loop fast (its scrape
+    source has no targets, so without the flag it is refused)."""
+    sim = CLIProcess("sim", "--pd", "1P1D", "--port", "0")
+    scaler: CLIProcess | None = None
+    try:
+        sim_url = sim.read_until(r"proxy \(OpenAI API\) on (http://\S+);").group(1)
+        fast = tmp_path / "fast.yaml"
+        fast.write_text(
+            "policy: {interval_s: 0.5}\n"
+            "source: {kind: scrape, interval_s: 0.2, window_s: 30}\n"
+            "http: {host: 127.0.0.1, port: 0}\n"
+        )
+        refused = run_cli("autoscaler", "--config", str(fast), "--slo", "prefill:ttft_p90=1ms")
+        assert refused.returncode == 2 and "no targets" in refused.stderr, refused.stderr
+        scaler = CLIProcess(
+            *("autoscaler", "--config", str(fast), "--dry-run"),
+            *("--http-sd", f"{sim_url}/sim/targets", "--scale-url", sim_url),
+            *("--slo", "prefill:ttft_p90=1ms", "--slo", "decode:tpot_p90=10s"),
+        )
+        url = scaler.read_until(r"llmobs autoscaler on (http://[\d.:]+) .*\(dry run\)").group(1)
+        load(sim_url, 4)
+
+        def wanted_more() -> bool:
+            return any(d["desired"] > d["current"] for d in decisions(url, "prefill"))
+
+        wait_until(wanted_more, 60, "a decision to grow prefill from the discovered engines")
+        grew = next(d for d in decisions(url, "prefill") if d["desired"] > d["current"])
+        assert grew["inputs"]["ttft_p90_observed"] > grew["inputs"]["ttft_p90_target"]
+        assert any(d["current"] == 1 for d in decisions(url, "decode"))
+    finally:
+        if scaler is not None:
+            scaler.stop()
+        sim.stop()

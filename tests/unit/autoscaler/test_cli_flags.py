@@ -3,6 +3,7 @@ of any shape is a ``ConfigError`` that says what to fix (the command turns it in
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ DURATION = st.integers(1, 10_000).map(lambda n: f"{n}ms")
 def options(**given: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "target": (),
+        "http_sd": None,
         "slo": (),
         "mins": (),
         "maxes": (),
@@ -36,6 +38,8 @@ def options(**given: Any) -> dict[str, Any]:
 
 
 TARGETS = ("http://127.0.0.1:8001,role=prefill", "http://127.0.0.1:8002,role=decode")
+SIM_TARGETS = "http://127.0.0.1:8000/sim/targets"
+SLOS = ("prefill:ttft_p90=1s", "decode:tpot_p90=50ms")
 
 
 @given(ROLE, st.sampled_from(sorted(SLO_SIGNALS)), PERCENTILE, DURATION)
@@ -67,11 +71,15 @@ def test_any_text_is_a_flag_or_a_config_error(text: str) -> None:
 @given(
     st.lists(st.text(max_size=20), max_size=3),
     st.lists(st.text(max_size=12), max_size=2),
+    st.none() | st.text(max_size=30) | st.just(SIM_TARGETS),
 )
-def test_any_flags_build_settings_or_say_why(slos: list[str], bounds: list[str]) -> None:
+def test_any_flags_build_settings_or_say_why(
+    slos: list[str], bounds: list[str], http_sd: str | None
+) -> None:
     built: Settings | str
+    flags = options(target=TARGETS, slo=tuple(slos), maxes=tuple(bounds), http_sd=http_sd)
     try:
-        built = merge(options(target=TARGETS, slo=tuple(slos), maxes=tuple(bounds)), None)
+        built = merge(flags, None)
     except ConfigError as exc:
         built = str(exc)
     assert isinstance(built, Settings) or built.startswith(("--", "invalid autoscaler"))
@@ -154,3 +162,45 @@ def test_a_file_can_name_prometheus_as_the_source(tmp_path: Path) -> None:
     settings = merge(options(), path)
     assert settings.source.kind == "prometheus"
     assert isinstance(make_source(settings), PrometheusSource)
+
+
+def test_http_sd_alone_is_the_scrape_source() -> None:
+    source = merge(options(http_sd=SIM_TARGETS, slo=SLOS), None).source
+    assert source.kind == "scrape" and source.targets == []
+    assert source.http_sd is not None and source.http_sd.url == SIM_TARGETS
+    assert source.http_sd.refresh_interval_s == 60  # the file's default, as Prometheus's
+
+
+def test_http_sd_with_targets_scrapes_both() -> None:
+    source = merge(options(target=TARGETS, http_sd=SIM_TARGETS, slo=SLOS), None).source
+    assert source.kind == "scrape" and len(source.targets) == 2
+    assert source.http_sd is not None and source.http_sd.url == SIM_TARGETS
+
+
+def test_http_sd_joins_the_files_scrape_source(tmp_path: Path) -> None:
+    path = tmp_path / "autoscaler.yaml"
+    path.write_text(
+        "source:\n  kind: scrape\n  interval_s: 2\n"
+        "  targets: [{url: 'http://127.0.0.1:8001', role: prefill}]\n"
+        "  http_sd: {url: 'http://127.0.0.1:1/old', refresh_interval_s: 2}\n"
+    )
+    source = merge(options(http_sd=SIM_TARGETS, slo=SLOS), path).source
+    assert source.kind == "scrape" and source.interval_s == 2 and len(source.targets) == 1
+    assert source.http_sd is not None and source.http_sd.url == SIM_TARGETS
+    assert source.http_sd.refresh_interval_s == 2
+    path.write_text("source: {kind: exporter, url: http://127.0.0.1:9400}\n")
+    source = merge(options(http_sd=SIM_TARGETS, slo=SLOS), path).source
+    assert source.kind == "scrape" and source.http_sd is not None  # the flag wins
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://user:pw@127.0.0.1:8000/sim/targets", "without user:password@"),
+        ("127.0.0.1:8000/sim/targets", "is not an http(s) URL"),
+    ],
+)
+def test_a_bad_http_sd_url_says_what_to_fix(url: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(says)) as bad:
+        merge(options(http_sd=url, slo=SLOS), None)
+    assert "pw" not in str(bad.value)

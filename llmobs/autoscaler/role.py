@@ -214,10 +214,13 @@ def _busy(
     size = None if tokens is None or rate <= 0 else tokens / rate
     sizes = forecast.observe(forecaster, state.isl if prefill else state.osl, now, size)
     state = replace(state, isl=sizes) if prefill else replace(state, osl=sizes)
-    # Decode capacity is also what fits in KV: usage over its limit bounds it as a breach.
+    # Capacity is also what fits in KV (decode) and what is served without a queue over its
+    # limit: either over its limit bounds it as a breach does.
     kv, limit = item.kv_cache_usage_ratio.mean, role.kv_usage_limit
     full = 0.0 if prefill or kv is None or limit is None else kv / limit
-    pressure, band = (full, 0.0) if full > 1.0 and full > ratio else (ratio, role.tolerance)
+    queued = _queued(role, prefill, item.requests_waiting, ready)
+    worst = max(full, queued)
+    pressure, band = (worst, 0.0) if worst > 1.0 and worst > ratio else (ratio, role.tolerance)
     learned = pressure if ctx.steady or pressure <= 1.0 else None
     capacity = learn(state.capacity, None if tokens is None else tokens / ready, learned, band)
     state = replace(state, capacity=capacity)
@@ -270,6 +273,16 @@ def _busy(
         why = f"{down} replicas carry the load within {role.scale_down_margin:g} of the limits"
         return _finish(ctx, state, down, (Reason.CONSOLIDATE,), why)
     return _finish(ctx, state, current, (Reason.WITHIN_SLO,), "within SLO")
+
+
+def _queued(role: RoleConfig, prefill: bool, waiting: float | None, ready: int) -> float:
+    """Waiting requests over the role's queue limit for ``ready`` replicas (0: no limit)."""
+    limit = role.queue_limit if prefill else role.waiting_limit
+    if limit is None or waiting is None or ready <= 0:
+        return 0.0
+    if limit <= 0:
+        return 2.0 if waiting > 0 else 0.0
+    return waiting / (limit * ready)
 
 
 def _finish(

@@ -133,3 +133,19 @@ def test_growth_sized_by_a_known_capacity_is_not_held_for_the_change_in_progress
     state = State({k: replace(v, pending_since=T0 - 10) for k, v in aged(cfg).roles.items()})
     got, _ = run(observation(P(ttft=2.0), D()), replicas(p=(3, 2)), cfg, T0, state)
     assert (got["prefill"].desired, got["prefill"].reasons[0]) == (3, R.COLD_START_PENDING)
+
+
+def test_a_queue_over_its_limit_bounds_the_capacity_as_a_breach_does() -> None:
+    """Decode over its waiting limit with TPOT fine: the load it carried bounds its capacity,
+    so the consolidation that follows a scale-out is judged on that capacity, not on a queue
+    the new replicas just emptied (which read as room to shrink: 1 -> 3 -> 1 -> 3)."""
+    cfg = config(decode={"waiting_limit": 1.0, "scale_down_stabilization_s": 0})
+    queued = D(waiting=6.0, generated=800.0, tpot=0.03)  # 6 waiting over 2 replicas' 2
+    got, state = run(observation(P(), queued), replicas(), cfg, T0, aged(cfg, **seen(10.0)))
+    assert state.roles["decode"].capacity.breached == 400.0
+    assert got["decode"].reason == R.QUEUE and got["decode"].desired == 6
+    # 3 ready, the queue gone, the same 800 tokens/s: 2 of 400/s would be at their limit
+    calm = D(t=T0 + 15, waiting=0.0, generated=800.0, tpot=0.03, ready=3)
+    obs = observation(P(t=T0 + 15), calm, t=T0 + 15)
+    got, _ = run(obs, replicas(d=(3, 3)), cfg, T0 + 15, state)
+    assert got["decode"].desired == 3

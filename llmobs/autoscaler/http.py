@@ -55,7 +55,7 @@ class Decisions(Collector):
                 if isinstance(value, int | float) and math.isfinite(value):
                     observed.add_metric(labels, value)
             replicas = self.scaler.replicas.get(role.role)
-            if decision is None or replicas is None or gpus is None:
+            if decision is None or decision.desired is None or replicas is None or gpus is None:
                 gpus = None  # unknown for one role: unknown in all
             else:
                 gpus += max(decision.desired, replicas.ready) * settings.gpus_per_replica
@@ -76,7 +76,7 @@ class Decisions(Collector):
         for role in self.scaler.roles:
             labels = [role.group, role.role]
             decision = self.scaler.latest.get(role.role)
-            if decision is not None:
+            if decision is not None and decision.desired is not None:
                 desired.add_metric(labels, decision.desired)
             replicas = self.scaler.replicas.get(role.role)
             if replicas is not None:

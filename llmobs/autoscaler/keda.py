@@ -153,6 +153,11 @@ class LatestDecisions:
         decision = self._latest.get((group, role))
         if decision is None:
             raise NotDecidedYet(f"no decision yet for {group}/{role}: the autoscaler is starting")
+        if decision.desired is None or decision.current is None:
+            raise NotDecidedYet(
+                f"the replicas of {group}/{role} are unknown ({decision.detail}): "
+                "no answer rather than a guess"
+            )
         return KedaAnswer(
             metric_name(group, role), decision.desired, decision.current, decision.desired > 0
         )

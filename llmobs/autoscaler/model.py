@@ -49,7 +49,8 @@ class Replicas:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """One role's decision: from ``current`` to ``desired`` replicas and why.
+    """One role's decision: from ``current`` to ``desired`` replicas and why (both None in a
+    hold for a role whose replicas could not be read yet: unknown, never 0).
 
     ``reasons`` lists every reason that shaped it, the deciding one first (a breach capped by
     the budget is ``(SLO_BREACH, BUDGET)``); ``detail`` says it in one line for logs;
@@ -58,8 +59,8 @@ class Decision:
 
     role: str
     group: str
-    current: int
-    desired: int
+    current: int | None
+    desired: int | None
     reasons: tuple[Reason, ...]
     detail: str
     timestamp: float
@@ -71,6 +72,8 @@ class Decision:
 
     @property
     def direction(self) -> str:
+        if self.desired is None or self.current is None:
+            return "hold"
         if self.desired > self.current:
             return "up"
         return "down" if self.desired < self.current else "hold"

@@ -278,7 +278,9 @@ class OurPolicy:
         self, observation: Observation | None, replicas: Mapping[str, Replicas], now: float
     ) -> dict[str, int]:
         decisions = self(observation, replicas, now)
-        return {d.role: d.desired for d in decisions if d.role in replicas}
+        return {
+            d.role: d.desired for d in decisions if d.role in replicas and d.desired is not None
+        }
 
 
 def scenario_config(scenario: Scenario) -> AutoscalerConfig:

@@ -60,9 +60,9 @@ def stderr_line(line: str) -> None:
 
 
 def hold(
-    role: Managed, current: int, reason: Reason, detail: str, now: float, **inputs: Any
+    role: Managed, current: int | None, reason: Reason, detail: str, now: float, **inputs: Any
 ) -> Decision:
-    """The decision to stay at ``current`` replicas, and why."""
+    """The decision to stay at ``current`` replicas (None: not known), and why."""
     return Decision(role.role, role.group, current, current, (reason,), detail, now, inputs)
 
 
@@ -137,10 +137,10 @@ class Autoscaler:
         self.counts: collections.Counter[tuple[str, Reason]] = collections.Counter()
         self.ticks = 0
 
-    def _current(self, role: str) -> int:
-        """The replicas a role was last known to have (0 before any was read)."""
+    def _current(self, role: str) -> int | None:
+        """The replicas a role was last known to have (None before any was read)."""
         known = self.replicas.get(role)
-        return known.desired if known is not None else 0
+        return known.desired if known is not None else None
 
     async def _read(self, now: float) -> dict[str, Replicas] | list[Decision]:
         found: dict[str, Replicas] = {}
@@ -179,7 +179,8 @@ class Autoscaler:
         ]
 
     async def _apply(self, decision: Decision) -> tuple[Decision, bool]:
-        if decision.desired == decision.current:
+        desired = decision.desired
+        if desired is None or desired == decision.current:
             return decision, False
         if self.dry_run:
             if Reason.DRY_RUN not in decision.reasons:
@@ -192,11 +193,11 @@ class Autoscaler:
         if self.leader is not None and not self.leader():
             return dataclasses.replace(decision, detail=decision.detail + " (standby)"), False
         try:
-            await self.actuator.set(decision.role, decision.desired)
+            await self.actuator.set(decision.role, desired)
         except FAILURES as exc:
             return failed(decision, Reason.ACTUATOR_FAILED, f"cannot set replicas: {exc}"), False
         known = self.replicas.get(decision.role)  # the spec is now what was asked for
-        self.replicas[decision.role] = Replicas(decision.desired, known.ready if known else 0)
+        self.replicas[decision.role] = Replicas(desired, known.ready if known else 0)
         return decision, True
 
     async def tick(self) -> list[Decision]:
@@ -204,7 +205,7 @@ class Autoscaler:
         now = self.clock.wall()
         decisions = await self._decide(now)
         done: list[Decision] = []
-        for decision in sorted(decisions, key=lambda d: d.desired - d.current):
+        for decision in sorted(decisions, key=lambda d: (d.desired or 0) - (d.current or 0)):
             decision, applied = await self._apply(decision)
             self.record(decision, applied)
             done.append(decision)

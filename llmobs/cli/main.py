@@ -10,8 +10,8 @@ import click
 
 from llmobs import __version__
 from llmobs.cli.autoscaler import autoscaler
-from llmobs.cli.demo import demo
 from llmobs.cli.dashboards import dashboards
+from llmobs.cli.demo import demo
 from llmobs.cli.exporter import exporter
 from llmobs.cli.scrape import scrape
 from llmobs.cli.sim import sim

@@ -349,3 +349,21 @@ async def test_mutual_tls_accepts_only_clients_of_the_client_ca(
             assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         await keda.stop()
+
+
+async def test_unknown_replicas_get_no_answer_never_a_zero(
+    decisions: LatestDecisions, channel: grpc.aio.Channel
+) -> None:
+    """A hold for a role whose replicas could not be read yet (the API server refused): KEDA
+    gets UNAVAILABLE (its fallback keeps the replicas there are), not 0 and inactive."""
+    unknown = Decision("decode", GROUP, None, None, (Reason.ACTUATOR_FAILED,), "403", 0.0)
+    decisions.update(unknown)
+    stub = ExternalScalerStub(channel)
+    for call in (
+        stub.GetMetrics(pb.GetMetricsRequest(scaledObjectRef=trigger("decode"), metricName="m")),
+        stub.IsActive(trigger("decode"), timeout=DEADLINE_S),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await call
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "replicas of my-rbg/decode are unknown" in (raised.value.details() or "")

@@ -223,7 +223,7 @@ def test_a_role_the_api_server_does_not_know_holds_every_role(stack: Stack) -> N
     assert {d.role: (d.desired, d.reason) for d in done} == {
         "prefill": (1, Reason.ACTUATOR_FAILED),
         "decode": (1, Reason.ACTUATOR_FAILED),
-        "nope": (0, Reason.ACTUATOR_FAILED),
+        "nope": (None, Reason.ACTUATOR_FAILED),  # never read: unknown, not 0
     }
     assert 'nope: deployments.apps "nope" in namespace "default" not found' in done[0].detail
     assert wants.seen == [] and stack.spec("decode") == (1, 1)

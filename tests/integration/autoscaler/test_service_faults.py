@@ -179,7 +179,11 @@ def test_replicas_that_cannot_be_read_hold_every_role(rig: Rig, fault: int, says
     assert {d.reason for d in done.values()} == {Reason.ACTUATOR_FAILED}
     assert says in done["decode"].detail.lower() or says in done["decode"].detail
     assert rig.cluster.writes == []
-    assert rig.scaler.decisions_json()["roles"]["decode"][-1]["reason"] == "actuator_failed"
+    last = rig.scaler.decisions_json()["roles"]["decode"][-1]
+    assert last["reason"] == "actuator_failed"
+    # never read: the replicas are unknown, not 0 (KEDA then gets no answer, not a zero)
+    assert (done["decode"].current, done["decode"].desired) == (None, None)
+    assert (last["current"], last["desired"]) == (None, None)
 
 
 def test_a_role_that_disappears_mid_scale_holds(rig: Rig) -> None:

@@ -167,6 +167,7 @@ def test_over_budget_fits_and_never_grows(
     )
     obs = observation(P(ttft=ttft, ready=p), D(tpot=tpot, ready=d))
     got, _ = run(obs, replicas(p=(p, p), d=(d, d)), cfg)
+    assert got["prefill"].desired is not None and got["decode"].desired is not None
     assert got["prefill"].desired <= p and got["decode"].desired <= d
     assert got["prefill"].desired >= 1 and got["decode"].desired >= 1
     assert got["prefill"].desired * gp + got["decode"].desired * gd <= budget

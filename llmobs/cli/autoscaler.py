@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from llmobs import exitcodes
+from llmobs.cli.kube_options import kube_section, pod_watch_options, wants_pod_watch
 from llmobs.errors import ConfigError, LlmobsError
 from llmobs.interrupts import terminate_as_interrupt
 
@@ -59,10 +60,13 @@ def _section(data: dict[str, Any], key: str) -> dict[str, Any]:
     return section
 
 
-def _scrape(data: dict[str, Any], targets: list[dict[str, Any]], http_sd: str | None) -> None:
-    """Put ``--target``s and ``--http-sd`` into the file's scrape source (its targets kept,
-    its ``http_sd`` URL replaced), or make them the source in place of the file's."""
-    if not targets and http_sd is None:
+def _scrape(data: dict[str, Any], targets: list[dict[str, Any]], options: dict[str, Any]) -> None:
+    """Put ``--target``s, ``--http-sd`` and the pod-watch flags into the file's scrape source
+    (its targets kept, its ``http_sd`` URL and ``kubernetes`` keys replaced), or make them the
+    source in place of the file's."""
+    http_sd = options["http_sd"]
+    watch = wants_pod_watch(options)
+    if not targets and http_sd is None and not watch:
         return
     source = data.get("source")
     if not (isinstance(source, dict) and source.get("kind") == "scrape"):
@@ -73,6 +77,8 @@ def _scrape(data: dict[str, Any], targets: list[dict[str, Any]], http_sd: str | 
     if http_sd is not None:
         found = source.get("http_sd")
         source["http_sd"] = {**(found if isinstance(found, dict) else {}), "url": http_sd}
+    if watch:
+        source["kubernetes"] = kube_section(options, source.get("kubernetes"))
     data["source"] = source
 
 
@@ -108,7 +114,7 @@ def merge(options: dict[str, Any], config_path: Path | None) -> Any:
     for target in targets:
         if "role" in target and target["role"] not in roles:
             roles[target["role"]] = {}
-    _scrape(data, targets, options["http_sd"])
+    _scrape(data, targets, options)
     if options["scale_url"] is not None:
         _section(data, "output")["api_url"] = options["scale_url"]
     if options["port"] is not None:
@@ -149,6 +155,7 @@ def merge(options: dict[str, Any], config_path: Path | None) -> Any:
     "the config file's source {kind: scrape, http_sd: {url: URL}}: the list is read every "
     "60 s unless the file's http_sd.refresh_interval_s says otherwise.",
 )
+@pod_watch_options
 @click.option(
     "--slo",
     multiple=True,
@@ -201,6 +208,8 @@ def autoscaler(config_path: Path | None, dry_run: bool, **options: Any) -> None:
         --scale-url http://127.0.0.1:8000
       llmobs autoscaler --http-sd http://127.0.0.1:8000/sim/targets \\
         --slo prefill:ttft_p90=1s --slo decode:tpot_p90=50ms --scale-url http://127.0.0.1:8000
+      llmobs autoscaler --namespace llm --selector app=vllm \\
+        --slo prefill:ttft_p90=1s --slo decode:tpot_p90=50ms --scale-url https://kube-api:6443
       llmobs autoscaler --config autoscaler.yaml --capacity-from sweep.json --sweep-isl 2500
     """
     try:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from llmobs import exitcodes
+from llmobs.cli.kube_options import kube_section, pod_watch_options, wants_pod_watch
 from llmobs.cli.params import Finite
 from llmobs.errors import ConfigError
 
@@ -39,14 +40,6 @@ def tune_gc() -> None:
 
 # Flags that, when given, override the same key of the config file.
 SCRAPE_FLAGS = ("interval_s", "timeout_s", "jitter", "window_s", "concurrency", "host", "port")
-KUBE_FLAGS = {
-    "namespace": "namespaces",
-    "selector": "label_selector",
-    "kubeconfig": "kubeconfig",
-    "context": "context",
-    "metrics_port": "port",
-    "port_name": "port_name",
-}
 
 
 def merge(options: dict[str, Any], config_path: Path | None) -> ExporterConfig:
@@ -60,11 +53,8 @@ def merge(options: dict[str, Any], config_path: Path | None) -> ExporterConfig:
     for key in SCRAPE_FLAGS:
         if options.get(key) is not None:
             data[key] = options[key]
-    kube = {KUBE_FLAGS[k]: v for k, v in options.items() if k in KUBE_FLAGS and v}
-    if (kube or options["kubernetes"]) and isinstance(data.get("kubernetes") or {}, dict):
-        section = dict(data.get("kubernetes") or {})
-        section.update({k: list(v) if isinstance(v, tuple) else v for k, v in kube.items()})
-        data["kubernetes"] = section
+    if wants_pod_watch(options) and isinstance(data.get("kubernetes") or {}, dict):
+        data["kubernetes"] = kube_section(options, data.get("kubernetes"))
     source = f"exporter configuration{f' ({config_path})' if config_path else ''}"
     return cfg.build(data, source)
 
@@ -90,24 +80,7 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     "bearer_token_file; each key once. A user:password@ in the URL is used for the "
     "request and never shown.",
 )
-@click.option(
-    "--kubernetes",
-    is_flag=True,
-    help="Discover pods in Kubernetes (implied by any of the flags below).",
-)
-@click.option("--namespace", multiple=True, help="Namespace to watch, repeatable (default all).")
-@click.option("--selector", default=None, help="Pod label selector, e.g. app=vllm.")
-@click.option(
-    "--kubeconfig", default=None, help="kubeconfig path (default in-cluster, else ~/.kube/config)."
-)
-@click.option("--context", default=None, help="kubeconfig context.")
-@click.option(
-    "--metrics-port",
-    type=click.IntRange(1, 65535),
-    default=None,
-    help="Metrics port of every pod (default: named port, annotation, or the only port).",
-)
-@click.option("--port-name", default=None, help="Name of the pods' container port serving metrics.")
+@pod_watch_options
 @click.option(
     "--interval",
     "interval_s",

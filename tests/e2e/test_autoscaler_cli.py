@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import yaml
 from llmobs.autoscaler.proto import externalscaler_pb2 as pb
 from llmobs.autoscaler.proto.service import ExternalScalerStub
 from tests.e2e.conftest import CLIProcess, run_cli
+from tests.kubeapi import FakeKubeAPI, make_pod
 from tests.servers import wait_until
 
 MODEL = "Qwen/Qwen2.5-7B-Instruct"
@@ -203,6 +205,64 @@ def test_the_quick_start_finds_the_engines_by_http_sd(tmp_path: Path) -> None:
         grew = next(d for d in decisions(url, "prefill") if d["desired"] > d["current"])
         assert grew["inputs"]["ttft_p90_observed"] > grew["inputs"]["ttft_p90_target"]
         assert any(d["current"] == 1 for d in decisions(url, "decode"))
+    finally:
+        if scaler is not None:
+            scaler.stop()
+        sim.stop()
+
+
+def test_the_quick_start_finds_the_engines_by_the_pod_watch(tmp_path: Path) -> None:
+    """The exporter's pod-watch flags alone name the engines: pods on a loopback Kubernetes
+    API server whose labels give the role and group, and whose named port is the emulated
+    engine's, are scraped and sized."""
+    sim = CLIProcess("sim", "--pd", "1P1D", "--port", "0")
+    scaler: CLIProcess | None = None
+    try:
+        with FakeKubeAPI(bookmark_interval=0.2) as api:
+            sim_url = sim.read_until(r"proxy \(OpenAI API\) on (http://\S+);").group(1)
+            for target in fetch(f"{sim_url}/sim/targets"):
+                labels = target["labels"]
+                port = int(target["targets"][0].rpartition(":")[2])
+                pod_labels = {"app": "llm", "rbg.workloads.x-k8s.io/role-name": labels["role"]}
+                pod_labels["rbg.workloads.x-k8s.io/group-name"] = labels["group"]
+                ports = [{"name": "http", "containerPort": port}]
+                api.add_pod(make_pod(labels["pod"], labels=pod_labels, ports=ports))
+            fast = tmp_path / "fast.yaml"
+            fast.write_text(
+                "policy: {interval_s: 0.5}\n"
+                "source: {kind: scrape, interval_s: 0.2, window_s: 30}\n"
+                "http: {host: 127.0.0.1, port: 0}\n"
+            )
+            scaler = CLIProcess(
+                *("autoscaler", "--config", str(fast), "--dry-run", "--scale-url", sim_url),
+                *("--kubeconfig", str(api.kubeconfig(tmp_path / "kubeconfig"))),
+                *("--namespace", "default", "--selector", "app=llm", "--port-name", "http"),
+                *("--slo", "prefill:ttft_p90=1ms", "--slo", "decode:tpot_p90=10s"),
+            )
+            url = scaler.read_until(r"llmobs autoscaler on (http://[\d.:]+) .*dry run").group(1)
+            # a decision log line every 0.25 s would fill the pipe on a loaded machine
+            drain = threading.Thread(target=scaler.lines.extend, args=(scaler.proc.stdout,))
+            drain.start()
+
+            def watched() -> bool:  # both pods scraped before the load, so its rate is seen
+                roles = fetch(url + "/v1/decisions")["roles"]
+                found = [roles.get(role, [])[-1:] for role in ("prefill", "decode")]
+                return all(d and d[0]["reason"] != "missing_data" for d in found)
+
+            wait_until(watched, 60, "both pods found by the watch and scraped")
+            load(sim_url, 4)
+
+            def wanted_more() -> bool:
+                return any(d["desired"] > d["current"] for d in decisions(url, "prefill"))
+
+            wait_until(wanted_more, 60, "a decision to grow prefill from the watched pods")
+            grew = next(d for d in decisions(url, "prefill") if d["desired"] > d["current"])
+            assert grew["inputs"]["ttft_p90_observed"] > grew["inputs"]["ttft_p90_target"]
+            assert any(d["current"] == 1 for d in decisions(url, "decode"))
+            scaler.proc.send_signal(signal.SIGTERM)
+            drain.join(30)
+            code, out = scaler.stop()
+            assert code == 0 and out.rstrip().endswith("stopped"), out[-2000:]
     finally:
         if scaler is not None:
             scaler.stop()

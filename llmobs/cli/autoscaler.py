@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -21,6 +21,9 @@ from llmobs import exitcodes
 from llmobs.cli.kube_options import kube_section, pod_watch_options, wants_pod_watch
 from llmobs.errors import ConfigError, LlmobsError
 from llmobs.interrupts import terminate_as_interrupt
+
+if TYPE_CHECKING:
+    from llmobs.autoscaler.app import Settings
 
 
 def _pair(text: str, flag: str, example: str) -> tuple[str, str]:
@@ -82,7 +85,26 @@ def _scrape(data: dict[str, Any], targets: list[dict[str, Any]], options: dict[s
     data["source"] = source
 
 
-def merge(options: dict[str, Any], config_path: Path | None) -> Any:
+def check_roles(settings: Settings) -> None:
+    """Stop the start (ConfigError) when the policy sizes a role no static target has: it
+    would hold on missing data forever. Only static targets name their roles at start; with a
+    discovery (``http_sd``, the pod watch) or a source that reads an exporter or Prometheus,
+    the roles are known once observed, so those are not checked here."""
+    source = settings.source
+    if source.kind != "scrape" or source.http_sd is not None or source.kubernetes is not None:
+        return
+    known = {target.role for target in source.targets}
+    missing = [name for name in settings.policy.roles if name not in known]
+    if missing:
+        names = ", ".join(missing)
+        raise ConfigError(
+            f"role(s) {names} not found: no target has them (the targets' roles: "
+            f"{', '.join(sorted(known))}); add --target URL,role=ROLE for each, or remove "
+            "their --slo/--min/--max (policy.roles in the config file)"
+        )
+
+
+def merge(options: dict[str, Any], config_path: Path | None) -> Settings:
     """The config file (if any) with the flags on top: a ``Settings``. Raises ConfigError."""
     from llmobs.autoscaler import app
     from llmobs.config import read_yaml, validate
@@ -128,7 +150,9 @@ def merge(options: dict[str, Any], config_path: Path | None) -> Any:
     if not roles:
         del policy["roles"]  # validation says what is missing
     where = f"autoscaler configuration{f' ({config_path})' if config_path else ''}"
-    return app.with_capacity(validate(app.Settings, data, where))
+    built = app.with_capacity(validate(app.Settings, data, where))
+    check_roles(built)
+    return built
 
 
 @click.command()

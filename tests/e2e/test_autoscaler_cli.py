@@ -167,6 +167,9 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
         (["--slo", "prefill:ttft=1s"], "--slo 'prefill:ttft=1s'"),
         (["--min", "prefill=two", "--slo", "prefill:ttft_p90=1s"], "not a whole number"),
     ]
+    prefill_only = ["--target", "127.0.0.1:1,role=prefill", "--slo", "decode:tpot_p90=1s"]
+    for scale in (["--scale-url", "http://127.0.0.1:9"], []):  # no client is built first
+        cases.append(([*prefill_only, *scale], "role(s) decode not found: no target has them"))
     for args, says in cases:
         result = run_cli("autoscaler", *args)
         assert result.returncode == 2, result.stderr

@@ -82,7 +82,7 @@ def test_any_flags_build_settings_or_say_why(
         built = merge(flags, None)
     except ConfigError as exc:
         built = str(exc)
-    assert isinstance(built, Settings) or built.startswith(("--", "invalid autoscaler"))
+    assert isinstance(built, Settings) or built.startswith(("--", "invalid autoscaler", "role(s)"))
 
 
 def test_the_quick_start_flags_build_the_settings() -> None:
@@ -224,3 +224,25 @@ def test_the_pod_watch_flags_are_the_scrape_sources_kubernetes_discovery(tmp_pat
     assert source.interval_s == 2 and source.kubernetes is not None
     assert source.kubernetes.namespaces == ["llm"] and source.kubernetes.port_name == "metrics"
     assert source.kubernetes.default_role == "decode"  # the file's keys the flags leave alone
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        {"target": TARGETS[:1], "slo": ("decode:tpot_p90=1s",)},
+        {"target": TARGETS[:1], "maxes": ("decode=3",)},
+        {"target": TARGETS[1:], "slo": SLOS},
+    ],
+)
+def test_a_role_no_static_target_has_stops_the_start(flags: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match=r"role\(s\) (decode|prefill) not found") as bad:
+        merge(options(**flags), None)
+    assert "--target URL,role=ROLE" in str(bad.value)
+
+
+def test_roles_found_by_a_discovery_are_not_checked_at_start() -> None:
+    """http_sd and the pod watch name their roles once they are read: a role a static
+    target lacks may come from them."""
+    for found in ({"http_sd": SIM_TARGETS}, {"namespace": ("llm",)}):
+        flags = options(target=TARGETS[:1], slo=("decode:tpot_p90=1s",), **found)
+        assert set(merge(flags, None).policy.roles) == {"prefill", "decode"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -248,7 +247,7 @@ async def _text(url: str) -> str:
 def test_fixed_latency_mode_is_exact_under_load() -> None:
     settings = EngineSettings(fixed_ttft_ms=40, fixed_itl_ms=5)
     with SimHost(settings) as host:
-        ttfts, gaps = asyncio.run(_fixed_load(host.url, concurrent=30))
+        ttfts, lasts = asyncio.run(_fixed_load(host.url, concurrent=30))
         snap = snapshot(parse(asyncio.run(_text(host.url + "/metrics"))))
         arrivals = json.loads(asyncio.run(_text(host.url + "/sim/arrivals")))
         lag = json.loads(asyncio.run(_text(host.url + "/sim/lag")))
@@ -256,10 +255,11 @@ def test_fixed_latency_mode_is_exact_under_load() -> None:
     ttft, itl = snap.histograms["ttft_seconds"], snap.histograms["itl_seconds"]
     assert ttft.count == 30 and ttft.sum == pytest.approx(30 * 0.040)
     assert itl.count == 30 * 19 and itl.sum == pytest.approx(30 * 19 * 0.005)
-    # the client (sharing this process with the server) never sees a token early; how late
-    # depends on how busy the machine is, which the server-side figures above exclude
+    # the client (sharing this process with the server) never sees a token early: neither the
+    # first nor the last (19 gaps after it); how late depends on how busy the machine is
+    # (late tokens then come in bunches), which the server-side figures above exclude
     assert min(ttfts) >= 0.040, ttfts
-    assert sum(gaps) / len(gaps) == pytest.approx(0.005, abs=0.001)
+    assert min(lasts) >= 0.040 + 19 * 0.005, lasts
     # the emulator's own record: every arrival, and how late its tokens went out
     assert arrivals["count"] == 30 and arrivals["times"][0] == 0.0
     assert arrivals["times"] == sorted(arrivals["times"])
@@ -269,7 +269,9 @@ def test_fixed_latency_mode_is_exact_under_load() -> None:
 
 
 async def _fixed_load(url: str, concurrent: int) -> tuple[list[float], list[float]]:
-    async def one(session: aiohttp.ClientSession) -> tuple[float, list[float]]:
+    """Each request's first and last token, in seconds after it was sent."""
+
+    async def one(session: aiohttp.ClientSession) -> tuple[float, float]:
         start = time.perf_counter()
         times = []
         async with session.post(
@@ -279,8 +281,8 @@ async def _fixed_load(url: str, concurrent: int) -> tuple[list[float], list[floa
             async for line in response.content:
                 if line.startswith(b"data: {"):
                     times.append(time.perf_counter())
-        return times[0] - start, [b - a for a, b in itertools.pairwise(times)]
+        return times[0] - start, times[-1] - start
 
     async with aiohttp.ClientSession() as session:
         results = await asyncio.gather(*(one(session) for _ in range(concurrent)))
-    return [r[0] for r in results], [g for r in results for g in r[1]]
+    return [r[0] for r in results], [r[1] for r in results]

@@ -10,6 +10,7 @@ import fcntl
 import os
 import pty
 import re
+import shutil
 import signal
 import struct
 import subprocess
@@ -218,3 +219,29 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
         )
         assert done.returncode == 2, done.stderr
         assert "Traceback" not in done.stderr and says in done.stderr
+
+
+def test_without_prometheus_the_report_says_so_and_draws_no_previews(tmp_path: Path) -> None:
+    """PATH has every command but ``prometheus``: the demo runs, and its report notes why it
+    has no board previews."""
+    commands = tmp_path / "bin"
+    commands.mkdir()
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        if not os.path.isdir(directory):
+            continue
+        for entry in os.scandir(directory):
+            link = commands / entry.name
+            if entry.name != "prometheus" and not os.path.lexists(link):
+                link.symlink_to(entry.path)
+    env = {**os.environ, "PATH": str(commands)}
+    assert shutil.which("prometheus", path=env["PATH"]) is None
+    code, out = Demo(tmp_path, "--duration", "20", "--out", "run", env=env).finish(timeout=400)
+    assert code == 0, out
+    assert "Traceback" not in out
+    result = strictjson.load(tmp_path / "run" / "result.json")
+    assert result["state"] == "finished" and result["prometheus_url"] is None
+    assert result["files"]["previews"] == [] and not (tmp_path / "run" / "previews").exists()
+    note = "Prometheus: not installed (scripts/setup installs it): no board previews"
+    assert note in result["notes"]
+    assert f"Note: {note}" in (tmp_path / "run" / "report.md").read_text()
+    assert_no_child_left(result)

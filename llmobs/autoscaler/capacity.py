@@ -17,8 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from llmobs import names
-from llmobs.autoscaler.config import AutoscalerConfig, SloTarget
+from llmobs import names, signals
+from llmobs.autoscaler.config import SLO_SIGNALS, AutoscalerConfig, SloTarget, slo_name
+
+# A canonical latency signal -> its name in an SLO and in a sweep's keys (ttft_seconds -> ttft).
+_WRITTEN = {canonical: written for written, canonical in SLO_SIGNALS.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +92,14 @@ def _number(value: object) -> float | None:
     return float(value)
 
 
-def _meets(point: Mapping[str, Any], targets: tuple[SloTarget, ...], signals: set[str]) -> bool:
-    """Whether a sweep point met every target on ``signals``: the sweep records p50 and p99
-    in ms; a percentile above 50 is checked against p99 (conservative), else p50."""
+def _meets(point: Mapping[str, Any], targets: tuple[SloTarget, ...], on: set[str]) -> bool:
+    """Whether a sweep point met every target on the signals ``on``: the sweep records p50
+    and p99 in ms (``ttft_p99``, as an SLO is named); a percentile above 50 is checked against
+    p99 (conservative), else p50."""
     for target in targets:
-        if target.signal not in signals:
+        if target.signal not in on:
             continue
-        base = target.signal.removesuffix("_seconds")
-        key = f"{base}_{'p99' if target.quantile > 0.5 else 'p50'}"
+        key = slo_name(_WRITTEN[target.signal], "p99" if target.quantile > 0.5 else "p50")
         value = _number(point.get(key))
         if value is None or value / 1000 > target.seconds:
             return False
@@ -131,10 +134,10 @@ def from_sweep(
         if (
             prompt_tokens is not None
             and requests is not None
-            and _meets(point, targets, {"ttft_seconds"})
+            and _meets(point, targets, {signals.TTFT.name})
         ):
             prefill = max(prefill or 0.0, requests * prompt_tokens)
-        if output is not None and _meets(point, targets, {"tpot_seconds", "itl_seconds"}):
+        if output is not None and _meets(point, targets, {signals.TPOT.name, signals.ITL.name}):
             decode = max(decode or 0.0, output)
     return (prefill or None, decode or None)
 

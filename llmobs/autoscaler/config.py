@@ -30,16 +30,35 @@ from pydantic import (
     model_validator,
 )
 
-from llmobs import names
+from llmobs import names, signals
 from llmobs.config import StrictModel, load_yaml
+from llmobs.signals import Signal
+
+
+def slo_signal(signal: Signal) -> str:
+    """The name a config writes for a latency signal's SLO: ``ttft`` for ``ttft_seconds``."""
+    return signal.name.removesuffix(f"_{signal.unit}")
+
+
+def slo_name(signal: str, percentile: str) -> str:
+    """One SLO's name as written and shown (``ttft_p90``): a config's signal, a percentile."""
+    return f"{signal}_{percentile}"
+
+
+def observed_input(name: str) -> str:
+    """The decision-input key of an SLO's observed value (``ttft_p90_observed``)."""
+    return f"{name}_observed"
+
+
+def target_input(name: str) -> str:
+    """The decision-input key of an SLO's target in seconds (``ttft_p90_target``)."""
+    return f"{name}_target"
+
 
 # SLO signal names as a user writes them -> the canonical latency signal of RoleObservation.
 SLO_SIGNALS: dict[str, str] = {
-    "ttft": "ttft_seconds",
-    "itl": "itl_seconds",
-    "tpot": "tpot_seconds",
-    "e2e": "e2e_seconds",
-    "queue": "queue_seconds",
+    slo_signal(s): s.name
+    for s in (signals.TTFT, signals.ITL, signals.TPOT, signals.E2E, signals.QUEUE)
 }
 ROLE_KINDS = (names.ROLE_PREFILL, names.ROLE_DECODE, names.ROLE_BOTH)
 _DURATION = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(ms|s)?\s*\Z")
@@ -186,7 +205,7 @@ class RoleConfig(StrictModel):
     def targets(self) -> tuple[SloTarget, ...]:
         """The SLOs as targets, in the order written."""
         return tuple(
-            SloTarget(f"{signal}_{key}", SLO_SIGNALS[signal], parse_percentile(key), seconds)
+            SloTarget(slo_name(signal, key), SLO_SIGNALS[signal], parse_percentile(key), seconds)
             for signal, percentiles in self.slo.items()
             for key, seconds in percentiles.items()
         )

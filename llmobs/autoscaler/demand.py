@@ -10,6 +10,7 @@ for (``overload``): both add to the demand the replicas are sized for.
 
 from __future__ import annotations
 
+from llmobs import signals
 from llmobs.autoscaler.config import RoleConfig
 from llmobs.observation import RoleObservation
 
@@ -20,7 +21,7 @@ def backlog(role: RoleConfig, item: RoleObservation, tokens: float, size: float)
     """Prompt tokens in flight (``size`` a request) beyond what ``tokens`` per second, the
     served rate, keeps in flight at the role's TTFT target; with no TTFT target, all of them."""
     flight = ((item.requests_running or 0.0) + (item.requests_waiting or 0.0)) * size
-    ttft = [t.seconds for t in role.targets() if t.signal == "ttft_seconds"]
+    ttft = [t.seconds for t in role.targets() if t.signal == signals.TTFT.name]
     return max(0.0, flight - tokens * min(ttft, default=0.0))
 
 

@@ -19,7 +19,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from llmobs import names, strictjson
-from llmobs.autoscaler.config import AutoscalerConfig
+from llmobs.autoscaler.config import AutoscalerConfig, observed_input
 from llmobs.autoscaler.service import Autoscaler
 from llmobs.errors import ConfigError
 
@@ -51,7 +51,7 @@ class Decisions(Collector):
             for slo in settings.targets():
                 labels = [role.group, role.role, slo.name]
                 target.add_metric(labels, slo.seconds)
-                value = decision.inputs.get(f"{slo.name}_observed") if decision else None
+                value = decision.inputs.get(observed_input(slo.name)) if decision else None
                 if isinstance(value, int | float) and math.isfinite(value):
                     observed.add_metric(labels, value)
             replicas = self.scaler.replicas.get(role.role)

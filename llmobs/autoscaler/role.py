@@ -24,7 +24,13 @@ from llmobs import names
 from llmobs.autoscaler import checks, forecast
 from llmobs.autoscaler import demand as demandmod
 from llmobs.autoscaler.capacity import Capacity, learn
-from llmobs.autoscaler.config import AutoscalerConfig, RoleConfig, SloTarget
+from llmobs.autoscaler.config import (
+    AutoscalerConfig,
+    RoleConfig,
+    SloTarget,
+    observed_input,
+    target_input,
+)
 from llmobs.autoscaler.forecast import Forecaster, Series
 from llmobs.autoscaler.model import Reason, Replicas
 from llmobs.observation import Observation, RoleObservation
@@ -84,8 +90,8 @@ def _slo(item: RoleObservation, role: RoleConfig, inputs: Inputs) -> tuple[float
     worst = 0.0
     for target in role.targets():
         observed = _quantile(item, target)
-        inputs[f"{target.name}_observed"] = observed
-        inputs[f"{target.name}_target"] = target.seconds
+        inputs[observed_input(target.name)] = observed
+        inputs[target_input(target.name)] = target.seconds
         if observed is None:
             return None, target.name
         worst = max(worst, observed / target.seconds)

@@ -12,10 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from llmobs import names
+from llmobs import names, signals
+from llmobs.autoscaler.config import slo_name, slo_signal
 from llmobs.rules import EXPORTER_JOB
 
 ROLES = (names.ROLE_PREFILL, names.ROLE_DECODE)
+# Each role's SLO as the autoscaler's config writes it: (signal, percentile); the seconds are
+# Settings.ttft_p90_s and tpot_p90_s.
+SLOS = {
+    names.ROLE_PREFILL: (slo_signal(signals.TTFT), "p90"),
+    names.ROLE_DECODE: (slo_signal(signals.TPOT), "p90"),
+}
 AUTOSCALER_JOB = "llmobs-autoscaler"
 ENGINES_JOB = "llmobs-sim"
 
@@ -41,11 +48,12 @@ class Settings:
     seed: int = 0
 
     def slo(self) -> dict[str, dict[str, float]]:
-        """Each role's SLO: signal_pNN -> seconds."""
-        return {
-            names.ROLE_PREFILL: {"ttft_p90": self.ttft_p90_s},
-            names.ROLE_DECODE: {"tpot_p90": self.tpot_p90_s},
-        }
+        """Each role's SLO: its name as the autoscaler shows it (ttft_p90) -> seconds."""
+        return {role: {slo_name(*SLOS[role]): s} for role, s in self.slo_seconds().items()}
+
+    def slo_seconds(self) -> dict[str, float]:
+        """Each role's SLO target in seconds."""
+        return {names.ROLE_PREFILL: self.ttft_p90_s, names.ROLE_DECODE: self.tpot_p90_s}
 
 
 def sim_args(settings: Settings) -> list[str]:
@@ -89,28 +97,28 @@ def autoscaler(settings: Settings, exporter_url: str, sim_url: str) -> dict[str,
     """``llmobs autoscaler`` reading the exporter and setting replicas through the
     emulator's scale subresource (direct mode)."""
 
-    def role(signal: str, seconds: float, limit: dict[str, float]) -> dict[str, Any]:
+    limits = {
+        names.ROLE_PREFILL: {"queue_limit": settings.queue_limit},
+        names.ROLE_DECODE: {"waiting_limit": settings.waiting_limit},
+    }
+
+    def role(name: str) -> dict[str, Any]:
+        signal, percentile = SLOS[name]
+        seconds = settings.slo_seconds()[name]
         return {
-            "slo": {signal: {"p90": f"{seconds * 1000:g}ms"}},
+            "slo": {signal: {percentile: f"{seconds * 1000:g}ms"}},
             "min_replicas": 1,
             "max_replicas": settings.max_replicas,
             "cold_start_s": settings.cold_start_s,
             "scale_down_stabilization_s": settings.scale_down_after_s,
-            **limit,
+            **limits[name],
         }
 
     return {
         "policy": {
             "interval_s": settings.decide_every_s,
             "max_observation_age_s": max(10.0, 5 * settings.scrape_interval_s),
-            "roles": {
-                names.ROLE_PREFILL: role(
-                    "ttft", settings.ttft_p90_s, {"queue_limit": settings.queue_limit}
-                ),
-                names.ROLE_DECODE: role(
-                    "tpot", settings.tpot_p90_s, {"waiting_limit": settings.waiting_limit}
-                ),
-            },
+            "roles": {name: role(name) for name in ROLES},
         },
         "source": {"kind": "exporter", "url": exporter_url},
         "output": {"mode": "direct", "kind": "Deployment", "api_url": sim_url},

@@ -227,3 +227,16 @@ def test_a_dumped_config_reads_back_the_same(seconds: float) -> None:
     again = AutoscalerConfig.model_validate(config.model_dump(mode="json"))
     assert again == config
     assert again.roles["prefill"].targets()[0].seconds == seconds
+
+
+def test_the_slo_signals_are_the_canonical_latency_signals() -> None:
+    from llmobs import signals
+    from llmobs.autoscaler.config import SLO_SIGNALS
+
+    assert {
+        "ttft": signals.TTFT.name,
+        "itl": signals.ITL.name,
+        "tpot": signals.TPOT.name,
+        "e2e": signals.E2E.name,
+        "queue": signals.QUEUE.name,
+    } == SLO_SIGNALS

@@ -63,3 +63,12 @@ def test_the_emulator_is_1p1d_on_free_ports_with_a_short_cold_start() -> None:
     args = configs.sim_args(SETTINGS)
     assert args[:5] == ["sim", "--pd", "1P1D", "--port", "0"]
     assert args[args.index("--cold-start-s") + 1] == "3"
+
+
+def test_the_reports_slos_are_the_autoscalers_targets() -> None:
+    """The report's SLO names and seconds are those the autoscaler's config gives."""
+    document = configs.autoscaler(SETTINGS, "http://127.0.0.1:9400", SIM)
+    roles = validate(app.Settings, document).policy.roles
+    assert SETTINGS.slo() == {
+        name: {t.name: t.seconds for t in role.targets()} for name, role in roles.items()
+    }

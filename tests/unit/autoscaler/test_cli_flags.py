@@ -214,14 +214,15 @@ def test_the_pod_watch_flags_are_the_scrape_sources_kubernetes_discovery(tmp_pat
     assert source.kubernetes.label_selector == "app=llm" and source.kubernetes.port_name == "http"
     assert source.kubernetes.context == "kind" and source.kubernetes.port is None
     source = merge(options(slo=SLOS, kubernetes=True), None).source  # every namespace
-    assert source.kubernetes is not None and source.kubernetes.namespaces == []
+    assert source.kind == "scrape" and source.kubernetes is not None
+    assert source.kubernetes.namespaces == []
     path = tmp_path / "autoscaler.yaml"
     path.write_text(
         "source:\n  kind: scrape\n  interval_s: 2\n"
         "  kubernetes: {namespaces: [old], port_name: metrics, default_role: decode}\n"
     )
     source = merge(options(slo=SLOS, namespace=("llm",)), path).source
-    assert source.interval_s == 2 and source.kubernetes is not None
+    assert source.kind == "scrape" and source.interval_s == 2 and source.kubernetes is not None
     assert source.kubernetes.namespaces == ["llm"] and source.kubernetes.port_name == "metrics"
     assert source.kubernetes.default_role == "decode"  # the file's keys the flags leave alone
 

@@ -107,7 +107,13 @@ def test_non_finite_values_from_a_target_are_null_in_strict_json() -> None:
         FakeTarget([body]) as engine,
         ExporterHost({"targets": [{"url": engine.url("/metrics")}], **FAST}) as host,
     ):
-        host.wait(lambda h: len(strictjson.loads(h.get("/v1/roles"))["roles"]) == 1, "a role")
+        # the role is listed from the start (its replica configured): wait for its scrape
+        host.wait(
+            lambda h: (
+                [r["replicas"]["up"] for r in strictjson.loads(h.get("/v1/roles"))["roles"]] == [1]
+            ),
+            "the target scraped",
+        )
         (row,) = strictjson.loads(host.get("/v1/roles"))["roles"]
         assert row["kv_cache_usage_ratio"] == {"mean": None, "max": None}
         assert row["requests_running"] is None

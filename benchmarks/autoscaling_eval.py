@@ -8,6 +8,7 @@ Then the goal, per workload: ours (``llmobs``) at >= 99% of both SLOs with fewer
 than every baseline that also reaches it; a baseline that misses, by how much.
 
     .venv/bin/python benchmarks/autoscaling_eval.py [--quick] [--only NAME] [--trace F] [--json F]
+        [--doc docs/autoscaling.md]
 
 ``--quick`` takes the first 10 minutes of each workload (minutes of CPU instead of an hour).
 """
@@ -93,12 +94,28 @@ def markdown(name: str, runs: list[Run]) -> str:
     return "\n".join(out)
 
 
+BEGIN, END = "<!-- autoscaling_eval: begin -->", "<!-- autoscaling_eval: end -->"
+
+
+def splice(doc: Path, tables: str) -> None:
+    """Replace what lies between the markers in ``doc`` with ``tables``."""
+    text = doc.read_text(encoding="utf-8")
+    head, found, rest = text.partition(BEGIN)
+    _, found_end, tail = rest.partition(END)
+    if not (found and found_end):
+        raise SystemExit(f"{doc}: no {BEGIN} ... {END} section to fill")
+    doc.write_text(f"{head}{BEGIN}\n{tables}\n{END}{tail}", encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="the first 10 minutes of each")
     parser.add_argument("--trace", type=Path, default=TRACE)
     parser.add_argument("--json", type=Path, default=None, help="also write every run here")
     parser.add_argument("--only", default=None, help="one workload: a pattern or 'mooncake'")
+    parser.add_argument(
+        "--doc", type=Path, default=None, help="also put the tables into this file's marked section"
+    )
     args = parser.parse_args()
     duration = 600.0 if args.quick else None
     setup = Setup()
@@ -122,6 +139,8 @@ def main() -> None:
         sections.append(markdown(title, runs))
         docs["mooncake"] = [simreport.run_json(r) for r in runs]
     print("\n".join(sections))
+    if args.doc is not None:
+        splice(args.doc, "\n".join(sections))
     if args.json is not None:
         strictjson.write(args.json, docs)
 

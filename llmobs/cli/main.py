@@ -30,6 +30,9 @@ def cli() -> None:
       llmobs scrape http://127.0.0.1:8000/metrics
       llmobs scrape 10.0.0.5:8000 10.0.0.6:30000 --window 30 --json
       llmobs autoscaler --config autoscaler/examples/emulator.yaml   # SLO autoscaler
+      llmobs simulate --pattern dynamo --policy llmobs --policy fixed:2P2D
+      llmobs dashboards build --check              # the Grafana boards in dashboards/
+      llmobs demo --duration 60                    # everything together, live
     """
 
 

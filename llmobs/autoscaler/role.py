@@ -236,8 +236,10 @@ def _busy(
     demand = None if tokens is None else max(tokens, ahead if ahead is not None else tokens)
     if prefill and demand is not None and tokens is not None and size is not None:
         backlog = demandmod.backlog(role, item, tokens, size)
-        if backlog > 0 and capacity.known and capacity.estimate:
-            # Behind: the replicas serve at their capacity now, whatever the window's mean.
+        queued = (item.requests_waiting or 0.0) >= 1
+        if queued and backlog > 0 and capacity.known and capacity.estimate:
+            # Behind, requests waiting: the replicas serve at their capacity now, whatever the
+            # window's mean (one request in flight at a low rate is not being behind).
             demand = max(demand, ready * capacity.estimate)
         demand += demandmod.overload(state.backlog, backlog, now, horizon)
         state = replace(state, backlog=(now, backlog))

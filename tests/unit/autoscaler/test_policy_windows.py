@@ -149,3 +149,13 @@ def test_a_queue_over_its_limit_bounds_the_capacity_as_a_breach_does() -> None:
     obs = observation(P(t=T0 + 15), calm, t=T0 + 15)
     got, _ = run(obs, replicas(d=(3, 3)), cfg, T0 + 15, state)
     assert got["decode"].desired == 3
+
+
+def test_one_request_in_flight_at_a_low_rate_is_not_being_behind() -> None:
+    """0.4 req/s of 32-token prompts, one in flight and none waiting: more in flight than the
+    served rate keeps at the TTFT target, yet no queue: no replica's worth of demand added."""
+    cfg = config(prefill={"capacity": 2800.0})
+    obs = observation(P(rate=0.4, prompt=12.8, running=1.0, waiting=0.0, ttft=0.05, ready=1), D())
+    got, _ = run(obs, replicas(p=(1, 1)), cfg, T0, aged(cfg, **seen(0.4)))
+    assert (got["prefill"].desired, got["prefill"].reason) == (1, R.WITHIN_SLO)
+    assert got["prefill"].inputs["demand"] == pytest.approx(12.8 + (32 - 12.8) / 75)

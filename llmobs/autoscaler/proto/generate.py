@@ -13,7 +13,7 @@ PROTO = Path(__file__).with_name("externalscaler.proto")
 # The folder that holds ``llmobs/``: protoc names files (and their imports) relative to it.
 CHECKOUT = PROTO.parents[3]
 # The messages only: the service's wiring is ``service.py``, written by hand (grpc_python_out
-# would add a servicer base class of NotImplementedError stubs we never use).
+# would add a servicer base class of placeholder methods that nothing here would use).
 GENERATED = ("externalscaler_pb2.py", "externalscaler_pb2.pyi")
 
 

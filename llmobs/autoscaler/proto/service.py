@@ -2,9 +2,9 @@
 generated): its five methods with their request and response messages, the server's
 registration of an implementation, and the client stub the tests use as KEDA does.
 
-grpcio-tools' ``--grpc_python_out`` would also emit a servicer base class whose every method
-raises NotImplementedError; we implement the service ourselves (``llmobs.autoscaler.keda``)
-and need only this table.
+grpcio-tools' ``--grpc_python_out`` would also emit a servicer base class of placeholder
+methods; the service is implemented in full in ``llmobs.autoscaler.keda``, which needs only
+this table.
 """
 
 from __future__ import annotations

@@ -13,7 +13,13 @@ from llmobs.autoscaler.config import RoleConfig
 from llmobs.autoscaler.model import Reason
 from llmobs.observation import RoleObservation
 
-__all__ = ["ceil", "consolidate", "reactive"]
+__all__ = ["ceil", "consolidate", "queue_limit", "reactive"]
+
+
+def queue_limit(role: RoleConfig, kind: str) -> float | None:
+    """Waiting requests per replica the role allows: prefill's ``queue_limit``, else decode's
+    ``waiting_limit``."""
+    return role.queue_limit if kind == names.ROLE_PREFILL else role.waiting_limit
 
 
 def ceil(value: float) -> int:
@@ -47,7 +53,7 @@ def reactive(
                 f"KV usage {kv:.2f}",
             )
         )
-    limit = role.queue_limit if kind == names.ROLE_PREFILL else role.waiting_limit
+    limit = queue_limit(role, kind)
     waiting = item.requests_waiting
     if limit is not None and waiting is not None and waiting > limit * n:
         want = ceil(waiting / limit) if limit > 0 else n + 1
@@ -87,7 +93,7 @@ def consolidate(
             kv = item.kv_cache_usage_ratio.mean
             if kv is None or kv * f > role.kv_usage_limit * margin:
                 break
-        limit = role.queue_limit if kind == names.ROLE_PREFILL else role.waiting_limit
+        limit = queue_limit(role, kind)
         if limit is not None and (item.requests_waiting or 0) / m > limit * margin:
             break
         best = m

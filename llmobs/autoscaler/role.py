@@ -224,7 +224,7 @@ def _busy(
     # limit: either over its limit bounds it as a breach does.
     kv, limit = item.kv_cache_usage_ratio.mean, role.kv_usage_limit
     full = 0.0 if prefill or kv is None or limit is None else kv / limit
-    queued = _queued(role, prefill, item.requests_waiting, ready)
+    queued = _queued(role, kind, item.requests_waiting, ready)
     worst = max(full, queued)
     pressure, band = (worst, 0.0) if worst > 1.0 and worst > ratio else (ratio, role.tolerance)
     learned = pressure if ctx.steady or pressure <= 1.0 else None
@@ -283,9 +283,9 @@ def _busy(
     return _finish(ctx, state, current, (Reason.WITHIN_SLO,), "within SLO")
 
 
-def _queued(role: RoleConfig, prefill: bool, waiting: float | None, ready: int) -> float:
+def _queued(role: RoleConfig, kind: str, waiting: float | None, ready: int) -> float:
     """Waiting requests over the role's queue limit for ``ready`` replicas (0: no limit)."""
-    limit = role.queue_limit if prefill else role.waiting_limit
+    limit = checks.queue_limit(role, kind)
     if limit is None or waiting is None or ready <= 0:
         return 0.0
     if limit <= 0:

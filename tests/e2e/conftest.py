@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,6 +51,17 @@ class CLIProcess:
             cwd=REPO,
         )
         self.lines: list[str] = []
+        self._reader: threading.Thread | None = None
+
+    def follow(self) -> None:
+        """Read the rest of the output in the background (a command that logs a line per
+        decision would otherwise fill the pipe and block on a busy machine); ``stop`` returns
+        all of it."""
+        assert self.proc.stdout is not None
+        self._reader = threading.Thread(
+            target=self.lines.extend, args=(self.proc.stdout,), daemon=True
+        )
+        self._reader.start()
 
     def read_until(self, pattern: str) -> re.Match[str]:
         """Read output lines until one matches (the command says when it is ready)."""
@@ -64,6 +76,12 @@ class CLIProcess:
     def stop(self, sig: int = signal.SIGINT) -> tuple[int, str]:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
+        if self._reader is not None:
+            self.proc.wait(timeout=30)
+            self._reader.join(30)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+            return self.proc.returncode, "".join(self.lines)
         out, _ = self.proc.communicate(timeout=30)
         return self.proc.returncode, "".join(self.lines) + (out or "")
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -178,6 +177,30 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
         assert len(errors) == 1 and says in errors[0], result.stderr
 
 
+def fast_config(folder: Path) -> Path:
+    """A config file that only makes the loop fast: the quick-start flags give the rest."""
+    fast = folder / "fast.yaml"
+    fast.write_text(
+        "policy: {interval_s: 0.5}\n"
+        "source: {kind: scrape, interval_s: 0.2, window_s: 30}\n"
+        "http: {host: 127.0.0.1, port: 0}\n"
+    )
+    return fast
+
+
+def prefill_grows(url: str, found: str) -> None:
+    """Wait for the dry-run autoscaler at ``url`` to want more prefill for the TTFT it
+    observed over its target, decode staying at one replica."""
+
+    def wanted_more() -> bool:
+        return any(d["desired"] > d["current"] for d in decisions(url, "prefill"))
+
+    wait_until(wanted_more, 60, f"a decision to grow prefill from {found}")
+    grew = next(d for d in decisions(url, "prefill") if d["desired"] > d["current"])
+    assert grew["inputs"]["ttft_p90_observed"] > grew["inputs"]["ttft_p90_target"]
+    assert any(d["current"] == 1 for d in decisions(url, "decode"))
+
+
 def test_the_quick_start_finds_the_engines_by_http_sd(tmp_path: Path) -> None:
     """``--http-sd`` alone names the engines: the file only makes the loop fast (its scrape
     source has no targets, so without the flag it is refused)."""
@@ -185,12 +208,7 @@ def test_the_quick_start_finds_the_engines_by_http_sd(tmp_path: Path) -> None:
     scaler: CLIProcess | None = None
     try:
         sim_url = sim.read_until(r"proxy \(OpenAI API\) on (http://\S+);").group(1)
-        fast = tmp_path / "fast.yaml"
-        fast.write_text(
-            "policy: {interval_s: 0.5}\n"
-            "source: {kind: scrape, interval_s: 0.2, window_s: 30}\n"
-            "http: {host: 127.0.0.1, port: 0}\n"
-        )
+        fast = fast_config(tmp_path)
         refused = run_cli("autoscaler", "--config", str(fast), "--slo", "prefill:ttft_p90=1ms")
         assert refused.returncode == 2 and "no targets" in refused.stderr, refused.stderr
         scaler = CLIProcess(
@@ -199,15 +217,9 @@ def test_the_quick_start_finds_the_engines_by_http_sd(tmp_path: Path) -> None:
             *("--slo", "prefill:ttft_p90=1ms", "--slo", "decode:tpot_p90=10s"),
         )
         url = scaler.read_until(r"llmobs autoscaler on (http://[\d.:]+) .*\(dry run\)").group(1)
+        scaler.follow()
         load(sim_url, 4)
-
-        def wanted_more() -> bool:
-            return any(d["desired"] > d["current"] for d in decisions(url, "prefill"))
-
-        wait_until(wanted_more, 60, "a decision to grow prefill from the discovered engines")
-        grew = next(d for d in decisions(url, "prefill") if d["desired"] > d["current"])
-        assert grew["inputs"]["ttft_p90_observed"] > grew["inputs"]["ttft_p90_target"]
-        assert any(d["current"] == 1 for d in decisions(url, "decode"))
+        prefill_grows(url, "the discovered engines")
     finally:
         if scaler is not None:
             scaler.stop()
@@ -230,12 +242,7 @@ def test_the_quick_start_finds_the_engines_by_the_pod_watch(tmp_path: Path) -> N
                 pod_labels["rbg.workloads.x-k8s.io/group-name"] = labels["group"]
                 ports = [{"name": "http", "containerPort": port}]
                 api.add_pod(make_pod(labels["pod"], labels=pod_labels, ports=ports))
-            fast = tmp_path / "fast.yaml"
-            fast.write_text(
-                "policy: {interval_s: 0.5}\n"
-                "source: {kind: scrape, interval_s: 0.2, window_s: 30}\n"
-                "http: {host: 127.0.0.1, port: 0}\n"
-            )
+            fast = fast_config(tmp_path)
             scaler = CLIProcess(
                 *("autoscaler", "--config", str(fast), "--dry-run", "--scale-url", sim_url),
                 *("--kubeconfig", str(api.kubeconfig(tmp_path / "kubeconfig"))),
@@ -243,9 +250,7 @@ def test_the_quick_start_finds_the_engines_by_the_pod_watch(tmp_path: Path) -> N
                 *("--slo", "prefill:ttft_p90=1ms", "--slo", "decode:tpot_p90=10s"),
             )
             url = scaler.read_until(r"llmobs autoscaler on (http://[\d.:]+) .*dry run").group(1)
-            # a decision log line every 0.25 s would fill the pipe on a loaded machine
-            drain = threading.Thread(target=scaler.lines.extend, args=(scaler.proc.stdout,))
-            drain.start()
+            scaler.follow()
 
             def watched() -> bool:  # both pods scraped before the load, so its rate is seen
                 roles = fetch(url + "/v1/decisions")["roles"]
@@ -254,17 +259,8 @@ def test_the_quick_start_finds_the_engines_by_the_pod_watch(tmp_path: Path) -> N
 
             wait_until(watched, 60, "both pods found by the watch and scraped")
             load(sim_url, 4)
-
-            def wanted_more() -> bool:
-                return any(d["desired"] > d["current"] for d in decisions(url, "prefill"))
-
-            wait_until(wanted_more, 60, "a decision to grow prefill from the watched pods")
-            grew = next(d for d in decisions(url, "prefill") if d["desired"] > d["current"])
-            assert grew["inputs"]["ttft_p90_observed"] > grew["inputs"]["ttft_p90_target"]
-            assert any(d["current"] == 1 for d in decisions(url, "decode"))
-            scaler.proc.send_signal(signal.SIGTERM)
-            drain.join(30)
-            code, out = scaler.stop()
+            prefill_grows(url, "the watched pods")
+            code, out = scaler.stop(signal.SIGTERM)
             assert code == 0 and out.rstrip().endswith("stopped"), out[-2000:]
     finally:
         if scaler is not None:

@@ -28,10 +28,9 @@ import pytest
 from llmobs.cli.bench_options import build_config, given
 from llmobs.cli.bench_run import run
 from tests.unit.exporter.test_manifests import (
-    CUSTOM,
     MODELS,
     assert_keys,
-    assert_model,
+    check_object,
     documents,
 )
 
@@ -176,14 +175,7 @@ MODELS_HERE = {**MODELS, ("batch/v1", "Job"): "V1Job"}
 
 def test_every_object_matches_the_kubernetes_models() -> None:
     for doc in installed():
-        key = (doc.get("apiVersion", ""), doc.get("kind", ""))
-        where = f"{key[1]} {name(doc)}"
-        if key in MODELS_HERE:
-            assert_model(doc, MODELS_HERE[key], where)
-        elif key in CUSTOM:
-            CUSTOM[key](doc, where)
-        else:
-            pytest.fail(f"{where}: no check for apiVersion {key[0]!r} kind {key[1]!r}")
+        check_object(doc, f"{doc.get('kind', '')} {name(doc)}", MODELS_HERE)
 
 
 def test_the_top_level_holds_each_part_once() -> None:

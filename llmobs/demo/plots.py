@@ -13,9 +13,7 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from llmobs.demo.state import RoleSample, Sample
-
-SIGNALS = {"ttft_p90": "ttft_p90_s", "tpot_p90": "tpot_p90_s"}
+from llmobs.demo.state import P90_FIELDS, RoleSample, Sample
 
 
 def _series(
@@ -69,7 +67,7 @@ def replicas_png(
         ax.legend(loc="upper left", fontsize=8)
         twin = ax.twinx()
         for signal, limit in slo.get(role, {}).items():
-            field = SIGNALS.get(signal)
+            field = P90_FIELDS.get(signal)
             if field is None:
                 continue
             times, values = _series(samples, role, _field(field))

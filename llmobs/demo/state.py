@@ -14,10 +14,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmobs import observation
+from llmobs import observation, signals
+from llmobs.autoscaler.config import slo_name, slo_signal
 from llmobs.errors import LlmobsError
 
 P90 = 0.9
+# The autoscaler's names of the SLOs a sample carries (its SLO maps are keyed by them), and
+# the RoleSample field each one's p90 is in.
+TTFT_P90 = slo_name(slo_signal(signals.TTFT), "p90")
+TPOT_P90 = slo_name(slo_signal(signals.TPOT), "p90")
+P90_FIELDS = {TTFT_P90: "ttft_p90_s", TPOT_P90: "tpot_p90_s"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from llmobs.demo.state import Decision, RoleSample, State
+from llmobs.demo.state import TPOT_P90, TTFT_P90, Decision, RoleSample, State
 
 LAST_DECISIONS = 6
 CLEAR_BELOW = "\x1b[J"  # erase from the cursor to the end of the screen
@@ -83,8 +83,8 @@ def screen(state: State, width: int = 100) -> list[str]:
         slo = state.slo.get(role.role, {})
         rows.append(
             f"{role.role:<8} {_replicas(role):<18} {_number(role.request_rate):>6}  "
-            f"{against(role.ttft_p90_s, slo.get('ttft_p90')):<22} "
-            f"{against(role.tpot_p90_s, slo.get('tpot_p90')):<22}"
+            f"{against(role.ttft_p90_s, slo.get(TTFT_P90)):<22} "
+            f"{against(role.tpot_p90_s, slo.get(TPOT_P90)):<22}"
         )
     if not roles:
         rows.append("(waiting for the first reading)")
@@ -111,8 +111,8 @@ def line(state: State) -> str:
     roles = state.sample.roles if state.sample is not None else ()
     for role in roles:
         slo = state.slo.get(role.role, {})
-        signal = "ttft_p90" if "ttft_p90" in slo else "tpot_p90"
-        value = role.ttft_p90_s if signal == "ttft_p90" else role.tpot_p90_s
+        signal = TTFT_P90 if TTFT_P90 in slo else TPOT_P90
+        value = role.ttft_p90_s if signal == TTFT_P90 else role.tpot_p90_s
         parts.append(
             f"{role.role} {_count(role.spec)} ({_count(role.ready)} ready) "
             f"{signal} {against(value, slo.get(signal))}"
